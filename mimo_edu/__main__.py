@@ -1,0 +1,5 @@
+import sys
+
+from mimo_edu.cli import main
+
+sys.exit(main())
