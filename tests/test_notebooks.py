@@ -1,0 +1,69 @@
+"""Every notebook opens the same way, holds no stale outputs, and runs headless under papermill."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mimo_edu.course import NBVAL_MARK, find_notebooks, run_notebook, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = find_notebooks(ROOT / "notebooks")
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_standard_opening(path):
+    cells = read(path).cells
+    title = cells[0]
+    assert title.cell_type == "markdown" and title.source.startswith(f"# {path.stem[:2]} ")
+    assert "mybinder.org/badge_logo.svg" in title.source and f"labpath=notebooks%2F{path.name}" in title.source
+    assert "colab-badge.svg" in title.source and f"notebooks/{path.name}" in title.source
+    assert "## What you will learn" in title.source
+    code = [c for c in cells if c.cell_type == "code"]
+    setup, imports, params, seed = code[:4]
+    assert 'find_spec("mimo_edu") is None' in setup.source, "the setup cell installs only when mimo_edu is missing"
+    assert "import mimo_edu" in imports.source or "from mimo_edu" in imports.source
+    assert "parameters" in params.metadata.get("tags", []), "the fourth code cell is the parameters cell"
+    assert "seed =" in params.source and "smoke =" in params.source
+    assert "seed_everything(seed)" in seed.source
+    assert any(c.cell_type == "markdown" and "## Summary" in c.source for c in cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_only_checked_cells_keep_outputs(path):
+    nb = read(path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not cell.source.startswith(NBVAL_MARK):
+            assert not cell.outputs, f"stale output in {path.name}: run `python -m mimo_edu refresh-notebooks`"
+            assert cell.execution_count is None
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_runs_under_papermill_with_smoke_parameters(path, tmp_path):
+    run = run_notebook(path, tmp_path, {"smoke": True, "seed": 1})
+    assert run.ok, run.error
+    executed = read(tmp_path / path.name)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "smoke = True" in injected[0].source
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert 0 < run.peak_mb < 2048, f"{path.name} peaked at {run.peak_mb:.0f} MB, above mybinder's 2 GB"
+    assert path.stem in summary([run])
+
+
+def test_course_command_reports_each_notebook(tmp_path):
+    from mimo_edu.cli import main
+
+    assert main(["course", "--only", "00", "--out", str(tmp_path), "-p", "smoke", "true"]) == 0
+    report = json.loads((tmp_path / "summary.json").read_text())
+    assert [r["name"] for r in report] == ["00_welcome"] and report[0]["ok"]
+    assert report[0]["seconds"] > 0 and report[0]["peak_mb"] > 0
