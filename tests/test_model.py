@@ -1,0 +1,323 @@
+"""The nano MIMO: shapes through the whole flow, what trains, generation, save/load, safety of user text."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import mimo_edu
+from mimo_edu.data.schema import IMAGE_TOKEN, REGION_TOKEN, SEG_TOKEN, VisualPrompt
+from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
+from mimo_edu.model import MIMO, PARTS, build_mimo
+from mimo_edu.model.cli import params_table
+from mimo_edu.model.tokenizer import NANO_TOKENIZER_DIR, encode_answer, load_tokenizer, train_nano_tokenizer
+
+S = 128
+
+
+def box(x0, y0, x1, y1):
+    return VisualPrompt("box", box=np.array([x0, y0, x1, y1], np.float32))
+
+
+def point(*xy, labels=None):
+    return VisualPrompt(
+        "point", points=np.array(xy, np.float32), labels=None if labels is None else np.array(labels)
+    )
+
+
+def scribble(*xy):
+    return VisualPrompt("scribble", points=np.array(xy, np.float32), width=3.0)
+
+
+def make_batch(answers, prompts, size=S, questions=None):
+    g = torch.Generator().manual_seed(0)
+    masks = []
+    for a in answers:
+        m = torch.zeros(a.count(SEG_TOKEN), size, size, dtype=torch.bool)
+        for k in range(len(m)):
+            m[k, 10 + 8 * k : 60 + 8 * k, 20:70] = True
+        masks.append(m)
+    n = len(answers)
+    return {
+        "ids": [f"s{i}" for i in range(n)],
+        "images": torch.rand(n, 3, size, size, generator=g),
+        "modalities": ["ct"] * n,
+        "tasks": ["perception"] * n,
+        "questions": questions or ["What is this?"] * n,
+        "answers": answers,
+        "masks": masks,
+        "visual_prompts": prompts,
+        "terms": [[] for _ in answers],
+    }
+
+
+@pytest.fixture
+def nano():
+    torch.manual_seed(0)
+    return build_mimo("nano")
+
+
+def test_nano_is_small_and_all_parts_train(nano):
+    counts = nano.parameter_counts()
+    assert set(counts) == set(PARTS)
+    total = sum(t for t, _ in counts.values())
+    assert 5e6 < total <= 10e6
+    assert all(trainable == t for t, trainable in counts.values())
+    assert nano.config.llm.vocab_size == len(nano.tokenizer) == nano.llm.get_input_embeddings().num_embeddings
+
+
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        [box(10, 10, 60, 70)],
+        [point((30, 40), (50, 50), labels=[1, 0])],
+        [scribble((10, 10), (40, 50), (80, 90), (100, 95), (110, 100), (120, 120))],
+        [
+            box(5, 5, 40, 40),
+            point((100, 100)),
+            scribble((60, 60), (70, 80)),
+        ],  # several prompts in one question
+    ],
+    ids=["box", "point", "scribble", "three"],
+)
+def test_forward_shapes_for_each_prompt_kind(nano, prompts):
+    answers = ["The <p>liver</p> [SEG].", "Yes, a <p>cyst</p> [SEG] in the <p>liver</p> [SEG].", "No."]
+    batch = make_batch(answers, [prompts, [], prompts[:1]])
+    out = nano(batch)
+    assert torch.isfinite(out.loss) and out.ce_loss > 0 and out.bce_loss > 0 and out.dice_loss > 0
+    expected = out.ce_loss + 2.0 * out.bce_loss + 0.5 * out.dice_loss
+    assert torch.allclose(out.loss, expected)
+    assert [tuple(m.shape) for m in out.pred_masks] == [(1, S, S), (2, S, S), (0, S, S)]  # one mask per [SEG]
+    assert out.logits.shape[:2] == (3, out.logits.shape[1]) and out.logits.shape[2] == len(nano.tokenizer)
+    # the LLM input holds the image's patch tokens and one group of <region> tokens per prompt
+    enc = nano.template.encode_batch(batch["questions"], answers, [len(prompts), 0, 1])
+    per_prompt = nano.config.tokens_per_prompt
+    region_id, image_id = nano.template.region_id, nano.template.image_id
+    assert (enc.input_ids == region_id).sum(1).tolist() == [per_prompt * len(prompts), 0, per_prompt]
+    assert (enc.input_ids == image_id).sum(1).tolist() == [nano.config.vision.num_patches] * 3
+
+
+def test_region_tokens_depend_on_where_the_prompt_is(nano):
+    patches = nano.vision(torch.rand(1, 3, S, S))
+    a = nano.prompt_encoder(patches, [[box(0, 0, 30, 30)]])
+    b = nano.prompt_encoder(patches, [[box(90, 90, 127, 127)]])
+    assert a.shape == (nano.config.tokens_per_prompt, nano.config.llm.hidden_size)
+    assert not torch.allclose(a[0], b[0])  # pooled region feature
+    assert not torch.allclose(a[1:], b[1:])  # segment-anything's positional sparse tokens
+
+
+def test_real_generator_batch_flows_through(nano):
+    from mimo_edu.data import collate, generate_samples
+
+    batch = collate(generate_samples(4, seed=1, image_size=S))
+    out = nano(batch)
+    assert torch.isfinite(out.loss)
+    assert [len(m) for m in out.pred_masks] == [len(m) for m in batch["masks"]]
+
+
+def test_mask_count_mismatch_is_a_data_error(nano):
+    batch = make_batch(["The <p>liver</p> [SEG]."], [[]])
+    batch["masks"] = [torch.zeros(2, S, S, dtype=torch.bool)]
+    with pytest.raises(DataError, match="1 \\[SEG\\] but 2 masks"):
+        nano(batch)
+
+
+def test_gradients_reach_exactly_the_trainable_parts():
+    torch.manual_seed(0)
+    trainable = ("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head")
+    model = build_mimo("nano", lora_rank=4, trainable=trainable)
+    batch = make_batch(
+        ["The <p>liver</p> [SEG].", "Sure, [SEG]."], [[box(10, 10, 50, 50)], [scribble((5, 5), (60, 60))]]
+    )
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    params = dict(model.named_parameters())
+    opt = torch.optim.SGD([p for p in params.values() if p.requires_grad], lr=0.1)
+    model(batch).loss.backward()
+
+    for part, module in model.part_modules().items():
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if part in trainable:
+            assert any(g.abs().sum() > 0 for g in grads), f"{part} gets no gradient"
+        else:
+            assert not grads, f"frozen {part} got gradients"
+    # with LoRA on, the LLM trains only its adapters, token embeddings and LM head
+    lora_b = [n for n in params if "lora_B" in n]
+    assert lora_b and all(params[n].grad.abs().sum() > 0 for n in lora_b)
+    assert params["llm.model.layers.0.self_attn.q_proj.base_layer.weight"].grad is None
+    assert params["llm.model.layers.0.mlp.up_proj.weight"].grad is None
+    assert params["llm.lm_head.weight"].grad.abs().sum() > 0
+
+    opt.step()
+    after = model.state_dict()
+    for name, p in params.items():
+        changed = not torch.equal(before[name], after[name])
+        if not p.requires_grad:
+            assert not changed, f"frozen {name} changed"
+    assert not torch.equal(
+        before["segmenter.sam.mask_decoder.iou_token.weight"],
+        after["segmenter.sam.mask_decoder.iou_token.weight"],
+    )
+
+
+class ScriptedHead(torch.nn.Module):
+    """Wraps the LM head so that generation (one position at a time) emits a fixed answer."""
+
+    def __init__(self, head: torch.nn.Module, script: list[int]) -> None:
+        super().__init__()
+        self.head, self.script, self.step = head, script, 0
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden)
+        if hidden.ndim == 2:  # generate: (1, H)
+            logits = torch.zeros_like(logits)
+            logits[:, self.script[self.step]] = 1.0
+            self.step += 1
+        return logits
+
+
+def script_answer(model: MIMO, answer: str) -> None:
+    ids = encode_answer(model.tokenizer, answer) + [model.template.eos_id]
+    model.llm.lm_head = ScriptedHead(model.llm.lm_head, ids)
+
+
+def test_generate_gives_one_mask_per_seg_from_the_training_hidden_state(nano):
+    nano.eval()
+    answer = "Yes, a <p>cyst</p> [SEG] in the <p>left kidney</p> [SEG]."
+    prompts = [box(20, 20, 90, 100)]
+    batch = make_batch([answer], [prompts])
+    image = batch["images"][0]
+    script_answer(nano, answer)
+    result = nano.generate(image, "Is there a lesion?", prompts)
+    assert result.text == answer
+    assert result.terms == ["cyst", "left kidney"]
+    assert result.plain_text == "Yes, a cyst in the left kidney."
+    assert result.masks.shape == (2, S, S) and result.masks.dtype == bool
+    assert result.mask_probs.shape == (2, S, S)
+    # the KV-cached decoding reads the same hidden states as teacher forcing
+    with torch.no_grad():
+        batch["questions"] = ["Is there a lesion?"]
+        out = nano(batch)
+    np.testing.assert_allclose(result.mask_probs, out.pred_masks[0].sigmoid().numpy(), atol=1e-4)
+
+
+def test_generate_resizes_masks_back_to_the_input_image(nano):
+    nano.eval()
+    script_answer(nano, "Sure, [SEG].")
+    image = np.random.default_rng(0).integers(0, 255, (100, 90, 3), dtype=np.uint8)
+    result = nano.generate(image, "Segment the liver.", [point((45, 50))])
+    assert result.masks.shape == (1, 100, 90) and result.terms == [""]
+
+
+def test_precomputed_embeddings_give_the_same_result(nano):
+    nano.eval()
+    batch = make_batch(["The <p>liver</p> [SEG]."], [[box(10, 10, 60, 60)]])
+    with torch.no_grad():
+        direct = nano(batch)
+        cached = nano(batch, image_embeddings=nano.image_embeddings(batch["images"]))
+    assert torch.equal(direct.pred_masks[0], cached.pred_masks[0])
+
+
+def test_user_typed_special_tokens_are_text(nano):
+    t = nano.template
+    ids, _ = t.encode_prompt(f"Segment {SEG_TOKEN} {IMAGE_TOKEN} {REGION_TOKEN} <p>x</p>", num_prompts=0)
+    assert ids.count(t.seg_id) == 0
+    assert ids.count(t.image_id) == nano.config.vision.num_patches  # only the template's own
+    assert ids.count(t.region_id) == 0
+    # a question full of [SEG] with an answer without one needs no mask
+    batch = make_batch(["No."], [[]], questions=[f"Is there a [SEG]? {SEG_TOKEN}{SEG_TOKEN}"])
+    assert nano(batch).pred_masks[0].shape[0] == 0
+    # generate never emits <image>/<region>, and the user's [SEG] never becomes a mask by itself
+    nano.eval()
+    result = nano.generate(batch["images"][0], f"{SEG_TOKEN} {SEG_TOKEN}", max_new_tokens=4)
+    assert len(result.masks) == result.text.count(SEG_TOKEN)
+
+
+def test_save_load_round_trip_and_refusals(nano, tmp_path):
+    nano.eval()
+    batch = make_batch(["The <p>liver</p> [SEG]."], [[point((40, 40))]])
+    nano.save_pretrained(tmp_path / "ckpt")
+    loaded = MIMO.from_pretrained(tmp_path / "ckpt", preset="nano").eval()
+    with torch.no_grad():
+        a, b = nano(batch), loaded(batch)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.pred_masks[0], b.pred_masks[0])
+    assert loaded.config == nano.config
+
+    with pytest.raises(CheckpointError, match="saved from preset 'nano', not 'lite'"):
+        MIMO.from_pretrained(tmp_path / "ckpt", preset="lite")
+    state = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+    state.pop("grounding.mlp.0.weight")
+    save_file(state, str(tmp_path / "ckpt" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"1 missing, e.g. \['grounding.mlp.0.weight'\]"):
+        MIMO.from_pretrained(tmp_path / "ckpt")
+    with pytest.raises(CheckpointError, match="config.json or model.safetensors is missing"):
+        MIMO.from_pretrained(tmp_path / "nowhere")
+
+
+def test_aligner_ablation_switch():
+    model = build_mimo("nano", use_aligner=False)
+    assert model.aligner is None and "aligner" not in model.parameter_counts()
+    out = model(make_batch(["Sure, [SEG]."], [[box(1, 1, 20, 20)]]))
+    assert torch.isfinite(out.loss)
+
+
+def test_aligner_starts_as_identity_and_touches_only_the_question(nano):
+    embeds = torch.randn(2, 10, nano.config.llm.hidden_size)
+    visual = torch.zeros(2, 10, dtype=torch.bool)
+    visual[:, :4] = True
+    question = torch.zeros(2, 10, dtype=torch.bool)
+    question[:, 5:8] = True
+    assert torch.equal(nano.aligner(embeds, visual, question), embeds)  # gate starts closed
+    with torch.no_grad():
+        nano.aligner.gate.fill_(1.0)
+    out = nano.aligner(embeds, visual, question)
+    assert torch.equal(out[~question], embeds[~question]) and not torch.allclose(
+        out[question], embeds[question]
+    )
+
+
+def test_bad_inputs_raise_clear_errors(nano):
+    with pytest.raises(PromptError, match="outside the 128x128 image"):
+        nano.generate(torch.rand(3, S, S), "What?", [box(10, 10, 200, 50)])
+    with pytest.raises(PromptError, match="unknown"):
+        nano.generate(torch.rand(3, S, S), "What?", [VisualPrompt("lasso", points=np.zeros((2, 2)))])
+    with pytest.raises(PromptError, match="`box` is missing"):
+        nano.generate(torch.rand(3, S, S), "What?", [VisualPrompt("box")])
+    with pytest.raises(ImageError, match=r"expected \(H, W, 3\) uint8"):
+        nano.generate(np.zeros((S, S), np.uint8), "What?")
+    with pytest.raises(ImageError, match="outside \\[0, 1\\]"):
+        nano.generate(torch.rand(3, S, S) * 255, "What?")
+    with pytest.raises(MimoError, match="unknown fields \\['hidden'\\]"):
+        build_mimo("nano", hidden=3)
+    with pytest.raises(MimoError, match="unknown parts"):
+        build_mimo("nano", trainable=("everything",))
+    with pytest.raises(MimoError, match="model preset 'huge'"):
+        build_mimo("huge")
+
+
+def test_nano_tokenizer_is_the_trained_asset_and_training_is_deterministic():
+    tok = load_tokenizer()
+    assert 500 <= len(tok) <= 1000
+    ids = encode_answer(tok, "The <p>left kidney</p> [SEG].")
+    assert tok.decode(ids).strip() == "The <p>left kidney</p> [SEG]."
+    assert tok.convert_tokens_to_ids(SEG_TOKEN) in ids
+    texts = ["Segment the <p>liver</p> [SEG].", "What is this?", "A <p>cyst</p> [SEG] in the liver."] * 3
+    a, b = train_nano_tokenizer(texts, 300), train_nano_tokenizer(list(reversed(texts)), 300)
+    assert a.get_vocab() == b.get_vocab()
+    assert (NANO_TOKENIZER_DIR / "tokenizer.json").is_file()
+
+
+def test_params_table_for_nano():
+    table = params_table("nano")
+    total = float(re.search(r"MIMO total\s+([\d.]+) M", table).group(1))
+    assert 5 < total <= 10
+    for part in PARTS:
+        assert part in table
+
+
+def test_no_cuda_calls_in_the_package():
+    root = Path(mimo_edu.__file__).parent
+    offenders = [str(p) for p in root.rglob("*.py") if ".cuda(" in p.read_text()]
+    assert offenders == []

