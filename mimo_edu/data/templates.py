@@ -1,0 +1,176 @@
+"""Question and answer phrasings of the four task perspectives, and the corpus they span.
+
+Each `Phrasing` pairs one question wording with one answer wording (and, for
+yes/no and counting questions, the wording when the finding is absent), so the
+answer's words follow from the question's words plus the image: a model can
+learn every answer exactly. Every grounded term is written `<p>term</p> [SEG]`;
+"Sure, [SEG]." grounds the term the question asked for.
+
+Fields: m modality, t / t1 / t2 structure terms, l / ls / al lesion singular,
+plural and with its article, lx the grounded lesion term (singular or plural)
+and art its article, o the host structure, n and be a count, side, size.
+"""
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from mimo_edu.data.scenes import MODALITY_NAMES, STRUCTURES, Structure
+from mimo_edu.data.schema import MODALITIES, PHRASE_END, PHRASE_START, SEG_TOKEN
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One question wording with its answer (and its answer when the finding is absent)."""
+
+    question: str
+    answer: str
+    negative: str = ""
+
+    def fill(self, present: bool = True, **fields: str) -> tuple[str, str]:
+        """(question, answer) with the fields filled in; `present=False` picks the negative answer."""
+        return self.question.format(**fields), (self.answer if present else self.negative).format(**fields)
+
+
+P = Phrasing
+
+SEG_ONE = (
+    P("Segment the {t}.", "Sure, [SEG]."),
+    P("Please segment the {t} in this {m} image.", "Sure, the <p>{t}</p> [SEG]."),
+    P("Can you segment the {t}?", "Yes, here it is: [SEG]."),
+    P("Where is the {t}? Please output the segmentation mask.", "The <p>{t}</p> [SEG] is shown."),
+    P("Show me the {t}.", "Here is the <p>{t}</p> [SEG]."),
+    P("Outline the {t} in the image.", "Sure, I outlined the <p>{t}</p> [SEG]."),
+)
+SEG_TWO = (
+    P("Segment the {t1} and the {t2}.", "Sure, the <p>{t1}</p> [SEG] and the <p>{t2}</p> [SEG]."),
+    P("Please segment the {t1} and the {t2} in this {m} image.", "The <p>{t1}</p> [SEG] and the <p>{t2}</p> [SEG]."),
+    P("Where are the {t1} and the {t2}?", "Here are the <p>{t1}</p> [SEG] and the <p>{t2}</p> [SEG]."),
+    P("Show me the {t1} and the {t2}.", "Sure, <p>{t1}</p> [SEG] and <p>{t2}</p> [SEG]."),
+    P("Outline the {t1} and the {t2}.", "I outlined the <p>{t1}</p> [SEG] and the <p>{t2}</p> [SEG]."),
+)
+PERCEPTION = (
+    P("What is this?", "The <p>{t}</p> [SEG]."),
+    P("What is the marked region?", "The marked region is the <p>{t}</p> [SEG]."),
+    P("What structure is marked?", "It is the <p>{t}</p> [SEG]."),
+    P("Can you identify the marked structure?", "Yes, it is the <p>{t}</p> [SEG]."),
+    P("What does the prompt show in this {m} image?", "It shows the <p>{t}</p> [SEG]."),
+    P("Name the marked region.", "This is the <p>{t}</p> [SEG]."),
+)
+PRESENCE = (
+    P("Is there {al} in the {o}?", "Yes, {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
+      "No, the <p>{o}</p> [SEG] shows no {ls}."),
+    P("Does the {o} contain {al}?", "Yes, the <p>{o}</p> [SEG] contains {art}<p>{lx}</p> [SEG].",
+      "No, the <p>{o}</p> [SEG] contains no {ls}."),
+    P("Are there any {ls} in the {o}?", "Yes, the <p>{o}</p> [SEG] has {art}<p>{lx}</p> [SEG].",
+      "No, the <p>{o}</p> [SEG] has no {ls}."),
+    P("Check the {o} of this {m} image for {ls}.", "Found {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
+      "The <p>{o}</p> [SEG] is free of {ls}."),
+    P("Is the {o} free of {ls}?", "No, I see {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
+      "Yes, the <p>{o}</p> [SEG] is free of {ls}."),
+)
+COUNT = (
+    P("How many {ls} are in the {o}?", "There {be} {n} <p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
+      "There are no {ls} in the <p>{o}</p> [SEG]."),
+    P("Count the {ls} in the {o}.", "I count {n} <p>{lx}</p> [SEG].", "I count no {ls} in the <p>{o}</p> [SEG]."),
+    P("How many {ls} does the {o} have?", "The <p>{o}</p> [SEG] has {n} <p>{lx}</p> [SEG].",
+      "The <p>{o}</p> [SEG] has no {ls}."),
+    P("What is the number of {ls} in the {o}?", "The number of <p>{ls}</p> [SEG] is {n}.",
+      "The number is 0: the <p>{o}</p> [SEG] has no {ls}."),
+)
+LOCATION = (
+    P("Is the {l} on the left or the right?", "The <p>{l}</p> [SEG] is on the {side}."),
+    P("On which side of the image is the {l}?", "The <p>{l}</p> [SEG] is on the {side} side."),
+    P("Where is the {l}, left or right?", "On the {side}: <p>{l}</p> [SEG]."),
+)
+SIZE = (
+    P("Is the {l} large or small?", "The <p>{l}</p> [SEG] is {size}."),
+    P("How big is the {l}?", "It is a {size} <p>{l}</p> [SEG]."),
+    P("What size is the {l} in this {m} image?", "A {size} <p>{l}</p> [SEG]."),
+)
+ABNORMAL = (
+    P("Is the marked region abnormal?", "Yes, it is {art}<p>{t}</p> [SEG].", "No, it is the normal <p>{t}</p> [SEG]."),
+    P("Is this normal?", "No, it is {art}<p>{t}</p> [SEG].", "Yes, it is the normal <p>{t}</p> [SEG]."),
+    P("Is the marked structure a lesion?", "Yes, {art}<p>{t}</p> [SEG].", "No, it is the <p>{t}</p> [SEG], which is normal."),
+    P("Does the marked area show disease?", "Yes, it shows {art}<p>{t}</p> [SEG].",
+      "No, it shows the normal <p>{t}</p> [SEG]."),
+    P("Is the marked region healthy?", "No, it is {art}<p>{t}</p> [SEG].", "Yes, it is the healthy <p>{t}</p> [SEG]."),
+)
+HOST = (
+    P("Where is the marked lesion?", "The <p>{t}</p> [SEG] is in the <p>{o}</p> [SEG]."),
+    P("Which structure contains the marked lesion?", "The <p>{o}</p> [SEG] contains the <p>{t}</p> [SEG]."),
+    P("In what part of this {m} image is the marked lesion?", "In the <p>{o}</p> [SEG]: {art}<p>{t}</p> [SEG]."),
+)
+MARKED_SIZE = (
+    P("Is the marked lesion large or small?", "It is a {size} <p>{t}</p> [SEG]."),
+    P("How big is the marked lesion?", "The marked <p>{t}</p> [SEG] is {size}."),
+    P("What size is the marked lesion?", "A {size} <p>{t}</p> [SEG]."),
+)
+MARKED_SIDE = (
+    P("Is the marked structure on the left or the right?", "The <p>{t}</p> [SEG] is on the {side}."),
+    P("Which side is the marked region on?", "It is on the {side}: the <p>{t}</p> [SEG]."),
+    P("Is the marked region in the left or the right half of the image?", "The {side} half: <p>{t}</p> [SEG]."),
+)
+
+TASK_PHRASINGS = {
+    "seg": SEG_ONE + SEG_TWO,
+    "perception": PERCEPTION,
+    "qa_seg": PRESENCE + COUNT + LOCATION + SIZE,
+    "prompt_qa": ABNORMAL + HOST + MARKED_SIZE + MARKED_SIDE,
+}
+SIDES = ("left", "right")
+SIZES = ("small", "large")
+
+_GROUNDED = re.compile(rf"(?:{re.escape(PHRASE_START)}(.*?){re.escape(PHRASE_END)}\s*)?{re.escape(SEG_TOKEN)}")
+
+
+def grounded_terms(answer: str, default: str = "") -> list[str]:
+    """The term each [SEG] of `answer` grounds, in order: the <p>phrase</p> just before it, else `default`."""
+    return [match.group(1) or default for match in _GROUNDED.finditer(answer)]
+
+
+def a_an(word: str) -> str:
+    """The indefinite article for `word`, with its space: 'a ' or 'an '."""
+    return "an " if word[0] in "aeiou" else "a "
+
+
+def lesion_fields(spec: Structure, count: int) -> dict[str, str]:
+    """Fields naming lesion `spec` found `count` times (count 0 reads like 1)."""
+    many = count > 1
+    return {
+        "l": spec.name, "ls": spec.plural, "al": a_an(spec.name) + spec.name, "lx": spec.plural if many else spec.name,
+        "art": "" if many else a_an(spec.name), "n": str(count), "be": "are" if many else "is",
+    }
+
+
+def corpus_texts() -> list[str]:
+    """Every question and answer the generator can produce, for every term: the tokenizer's corpus."""
+    texts: set[str] = set()
+
+    def add(phrasings: tuple[Phrasing, ...], present: bool = True, **fields: str) -> None:
+        for phrasing in phrasings:
+            texts.update(phrasing.fill(present, **fields))
+
+    for modality in MODALITIES:
+        m = MODALITY_NAMES[modality]
+        specs = STRUCTURES[modality]
+        lesions = [s for s in specs if s.lesion]
+        terms = [s.name for s in specs] + [s.plural for s in lesions]
+        for t in terms:
+            add(SEG_ONE, m=m, t=t)
+        for t1, t2 in itertools.permutations(terms, 2):
+            add(SEG_TWO, m=m, t1=t1, t2=t2)
+        for spec in specs:
+            add(PERCEPTION, m=m, t=spec.name)
+            add(ABNORMAL, spec.lesion, m=m, t=spec.name, art=a_an(spec.name))
+            for side in SIDES:
+                add(MARKED_SIDE, m=m, t=spec.name, side=side)
+        for spec in lesions:
+            for host in spec.hosts:
+                add(HOST, m=m, o=host, t=spec.name, art=a_an(spec.name))
+                for count in range(spec.max_count + 1):
+                    add(PRESENCE + COUNT, count > 0, m=m, o=host, **lesion_fields(spec, count))
+            for side, size in itertools.product(SIDES, SIZES):
+                add(LOCATION + SIZE, m=m, side=side, size=size, **lesion_fields(spec, 1))
+                add(MARKED_SIZE, m=m, t=spec.name, size=size)
+    return sorted(texts)
