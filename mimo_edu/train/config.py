@@ -2,7 +2,7 @@
 
 `nano` trains the tiny random-init MIMO on a 2-core laptop CPU in minutes;
 `paper` is the configuration the MIMO paper reports (4x A800 80 GB, bf16,
-LoRA, Adam lr 3e-4, global batch 40). See PAPER_LAUNCH.md for its launch.
+LoRA, Adam lr 3e-4, global batch 40). README.md shows its launch.
 """
 
 from dataclasses import asdict, dataclass, fields, replace
