@@ -321,3 +321,25 @@ def test_no_cuda_calls_in_the_package():
     root = Path(mimo_edu.__file__).parent
     offenders = [str(p) for p in root.rglob("*.py") if ".cuda(" in p.read_text()]
     assert offenders == []
+
+
+def test_batched_decode_matches_segment_anythings_mask_decoder(nano):
+    """Segmenter.decode batches over images; each image's masks equal MaskDecoder's own call."""
+    seg = nano.segmenter
+    torch.manual_seed(0)
+    embeddings = torch.randn(2, 256, 16, 16)
+    sparse = torch.randn(3, 1, 256)
+    image_index = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        batched = seg.decode(embeddings, sparse, S, image_index)  # (3, S, S)
+        _, dense = seg.sam.prompt_encoder(points=None, boxes=None, masks=None)
+        for i in (0, 1):
+            low_res, _ = seg.sam.mask_decoder(
+                image_embeddings=embeddings[i : i + 1],
+                image_pe=seg.sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse[image_index == i],
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )
+            reference = torch.nn.functional.interpolate(low_res, size=(S, S), mode="bilinear")[:, 0]
+            torch.testing.assert_close(batched[image_index == i], reference, atol=1e-5, rtol=1e-4)

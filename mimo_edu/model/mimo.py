@@ -203,31 +203,29 @@ class MIMO(nn.Module):
         )
 
         seg_at = seg_positions(input_ids, self.template.seg_id)  # (B, L)
-        sparse = self.grounding(hidden[seg_at]).split(seg_at.sum(1).tolist())  # B x (K_i, 1, 256)
-        if image_embeddings is None:
-            image_embeddings = self.image_embeddings(images)
-        image_embeddings = image_embeddings.to(self.device, sparse[0].dtype)
-        pred_masks, bce, dice, num_masks = [], logits.new_zeros(()), logits.new_zeros(()), 0
-        for i, (prompt_i, target) in enumerate(zip(sparse, batch["masks"], strict=True)):
-            if len(prompt_i) != len(target):
+        counts = seg_at.sum(1).tolist()
+        for i, (k, target) in enumerate(zip(counts, batch["masks"], strict=True)):
+            if k != len(target):
                 raise DataError(
-                    f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {len(prompt_i)} {SEG_TOKEN} "
+                    f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
                     f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
                 )
-            if len(prompt_i) == 0:
-                pred_masks.append(logits.new_zeros(0, c.image_size, c.image_size))
-                continue
+        sparse = self.grounding(hidden[seg_at])  # (K, 1, 256), K = all [SEG] of the batch
+        pred = logits.new_zeros(0, c.image_size, c.image_size)
+        bce, dice = logits.new_zeros(()), logits.new_zeros(())
+        if len(sparse):
+            if image_embeddings is None:
+                image_embeddings = self.image_embeddings(images)
+            image_index = torch.arange(len(counts), device=self.device).repeat_interleave(seg_at.sum(1))  # (K,)
             pred = self.segmenter.decode(
-                image_embeddings[i : i + 1], prompt_i, c.image_size
+                image_embeddings.to(self.device, sparse.dtype), sparse, c.image_size, image_index
             ).float()  # (K, S, S)
-            target = target.to(self.device).float()
+            target = torch.cat([t.to(self.device) for t in batch["masks"]]).float()  # (K, H, W)
             if target.shape[-2:] != pred.shape[-2:]:
-                target = (F.interpolate(target[None], size=pred.shape[-2:], mode="bilinear")[0] > 0.5).float()
-            bce = bce + mask_bce_loss(pred, target)
-            dice = dice + mask_dice_loss(pred, target)
-            num_masks += len(pred)
-            pred_masks.append(pred)
-        bce, dice = bce / (num_masks + 1e-8), dice / (num_masks + 1e-8)
+                target = (F.interpolate(target[:, None], size=pred.shape[-2:], mode="bilinear")[:, 0] > 0.5).float()
+            bce = mask_bce_loss(pred, target) / len(pred)
+            dice = mask_dice_loss(pred, target) / len(pred)
+        pred_masks = list(pred.split(counts))  # B x (K_i, S, S)
         loss = c.ce_weight * ce + c.bce_weight * bce + c.dice_weight * dice
         return MIMOOutput(loss, ce, bce, dice, pred_masks, logits)
 

@@ -112,14 +112,31 @@ class Segmenter(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and trains):
             return encoder(pixels)
 
-    def decode(self, image_embedding: torch.Tensor, sparse: torch.Tensor, out_size: int) -> torch.Tensor:
-        """image_embedding (1, 256, h, w), sparse (K, n, 256) -> mask logits (K, out_size, out_size)."""
-        _, dense = self.sam.prompt_encoder(points=None, boxes=None, masks=None)  # (1, 256, h, w) "no mask"
-        low_res, _ = self.sam.mask_decoder(
-            image_embeddings=image_embedding,
-            image_pe=self.sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=False,
-        )  # (K, 1, 4h, 4w)
+    def decode(
+        self,
+        image_embeddings: torch.Tensor,
+        sparse: torch.Tensor,
+        out_size: int,
+        image_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """image_embeddings (B, 256, h, w), sparse (K, n, 256) -> mask logits (K, out_size, out_size).
+
+        Prompt k reads image `image_index[k]` (default: all read image 0). This is segment-anything's
+        `MaskDecoder.predict_masks` with `multimask_output=False`, batched over images: one call of the
+        two-way transformer serves every prompt of a batch.
+        """
+        decoder, prompt_encoder = self.sam.mask_decoder, self.sam.prompt_encoder
+        K = len(sparse)
+        if image_index is None:
+            image_index = torch.zeros(K, dtype=torch.long, device=sparse.device)
+        _, dense = prompt_encoder(points=None, boxes=None, masks=None)  # (1, 256, h, w): "no mask"
+        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])  # (1 + 4, 256)
+        tokens = torch.cat([output_tokens.expand(K, -1, -1), sparse], dim=1)  # (K, 5 + n, 256)
+        src = image_embeddings[image_index] + dense  # (K, 256, h, w)
+        pos = prompt_encoder.get_dense_pe().expand(K, -1, -1, -1)  # (K, 256, h, w)
+        hs, src = decoder.transformer(src, pos, tokens)  # (K, 5 + n, 256), (K, h * w, 256)
+        _, c, h, w = image_embeddings.shape
+        upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(K, c, h, w))  # (K, 32, 4h, 4w)
+        hyper = decoder.output_hypernetworks_mlps[0](hs[:, 1])  # (K, 32): the single-mask output token
+        low_res = (hyper[:, None] @ upscaled.flatten(2)).view(K, 1, 4 * h, 4 * w)
         return F.interpolate(low_res, size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
