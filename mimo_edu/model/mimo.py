@@ -32,6 +32,7 @@ from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prom
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
 from mimo_edu.model.vision import VisionTower, projector
+from mimo_edu.utils import state_mismatch
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.json", "model.safetensors", "tokenizer"
 
@@ -341,10 +342,7 @@ class MIMO(nn.Module):
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
         """Load a full state dict strictly; a missing, extra or misshapen key raises CheckpointError."""
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        missing, unexpected, wrong = state_mismatch(self.state_dict(), state)
         if missing or unexpected or wrong:
             raise CheckpointError(
                 f"MIMO checkpoint {source}: weights do not match a {self.config.preset!r} model "

