@@ -39,9 +39,8 @@ COURSE_MAP = (
 # The kernel is that child's own child, so RUSAGE_CHILDREN measures it alone.
 _WORKER = """
 import json, resource, sys, papermill
-src, dst, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-papermill.execute_notebook(src, dst, parameters=params, kernel_name="python3", progress_bar=False,
-                           cwd=str(__import__("pathlib").Path(src).parent))
+src, dst, cwd, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+papermill.execute_notebook(src, dst, parameters=params, kernel_name="python3", progress_bar=False, cwd=cwd)
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
@@ -60,7 +59,8 @@ def run_notebook(src: Path, out_dir: Path, parameters: dict | None = None) -> No
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, str(src), str(out_dir / src.name), json.dumps(parameters or {})],
+        [sys.executable, "-c", _WORKER, str(src), str(out_dir / src.name), str(src.parent),
+         json.dumps(parameters or {})],
         capture_output=True,
         text=True,
     )
