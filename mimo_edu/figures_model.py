@@ -112,7 +112,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
     hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
-    sparse = model.grounding(hidden[seg_at])  # (K_total, 1, 256)
+    sparse = model.grounding(model._seg_features(hidden, enc.input_ids))  # (K_total, 1, 256)
     image_embeddings = model.image_embeddings(images)  # (B, 256, h, w)
     first = int(seg_at[0].sum())
     masks = model.segmenter.decode(image_embeddings[:1], sparse[:first], model.config.image_size)

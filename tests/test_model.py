@@ -286,7 +286,7 @@ def test_bad_inputs_raise_clear_errors(nano):
     with pytest.raises(PromptError, match="`box` is missing"):
         nano.generate(torch.rand(3, S, S), "What?", [VisualPrompt("box")])
     with pytest.raises(ImageError, match=r"expected \(H, W, 3\) uint8"):
-        nano.generate(np.zeros((S, S), np.uint8), "What?")
+        nano.generate(np.zeros((S, S, 5), np.uint8), "What?")  # grey (S, S) is converted, 5 channels are not
     with pytest.raises(ImageError, match="outside \\[0, 1\\]"):
         nano.generate(torch.rand(3, S, S) * 255, "What?")
     with pytest.raises(MimoError, match="unknown fields \\['hidden'\\]"):

@@ -110,7 +110,7 @@ def paper_root(tmp_path_factory):
         intermediate_size=128,
         vocab_size=len(tok),
     )
-    LlamaForCausalLM(llm_cfg).save_pretrained(root / "vicuna-7b-v1.5")
+    LlamaForCausalLM(llm_cfg).half().save_pretrained(root / "vicuna-7b-v1.5")  # Vicuna ships fp16
     tok.save_pretrained(root / "vicuna-7b-v1.5")
 
     torch.save(build_sam(TINY_SAM).state_dict(), root / "sam_vit_h_4b8939.pth")
@@ -126,6 +126,7 @@ def test_paper_loading_path_offline(paper_root, monkeypatch, tmp_path):
     model = build_tiny_paper()
     sizes = (model.config.vision.hidden_size, model.config.llm.hidden_size)
     assert sizes == (32, 64)  # read from the folders, not from the paper config
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # one dtype for FSDP, fp32 for AdamW
     clip = CLIPVisionModel.from_pretrained(str(paper_root / "clip-vit-huge-patch14")).state_dict()
     assert all(torch.equal(v, model.vision.clip.state_dict()[k]) for k, v in clip.items())
     sam = torch.load(paper_root / "sam_vit_h_4b8939.pth", weights_only=True)

@@ -142,6 +142,11 @@ def parse_record(raw: object, index: int, root: Path) -> Record:
         )
     question = turns[0]["value"].replace(IMAGE_TOKEN, "").strip()
     answer = turns[1]["value"]
+    if not question or not answer.strip():
+        raise DataError(
+            f"{where}: the {'human' if not question else 'gpt'} turn is empty; write the question after "
+            f"'{IMAGE_TOKEN}\\n' and the answer in the gpt turn"
+        )
     masks = raw.get("masks") or []
     if not isinstance(masks, list) or len(masks) != answer.count(SEG_TOKEN):
         raise DataError(
@@ -154,9 +159,13 @@ def parse_record(raw: object, index: int, root: Path) -> Record:
     prompts = raw.get("visual_prompt") or []
     prompts = [prompts] if isinstance(prompts, dict) else prompts
     terms = raw.get("terms") or grounded_terms(answer)
-    if len(terms) != len(masks):
-        raise DataError(f"{where}: 'terms' has {len(terms)} entries for {len(masks)} masks; give one per mask")
-    paths = [root / str(p) for p in [raw["image"], *masks]]
+    if not isinstance(terms, list) or len(terms) != len(masks):
+        found = f"has {len(terms)} entries" if isinstance(terms, list) else f"is {terms!r}, not a list"
+        raise DataError(f"{where}: 'terms' {found} for {len(masks)} masks; give a list with one term per mask")
+    files = [raw["image"], *masks]
+    if not all(isinstance(f, str) and f for f in files):
+        raise DataError(f"{where}: 'image' and 'masks' must be file paths (strings), got {files!r}")
+    paths = [root / f for f in files]
     for path in paths:
         if not path.is_file():
             raise DataError(f"{where}: file {path} is missing; check the path (relative to {root}) or add the file")
@@ -198,14 +207,19 @@ def read_annotations(root: str | Path) -> list[Record]:
     """Parse and check `root/annotations.json`; every file it names must exist."""
     root = Path(root)
     path = root / ANNOTATIONS
+    if not root.is_dir():
+        raise DataError(
+            f"dataset folder {root} does not exist or is not a folder (so {path} is missing); check the path, "
+            "or write a dataset with `python -m mimo_edu generate --out DIR`"
+        )
     if not path.is_file():
         raise DataError(f"{path} is missing; a dataset folder needs {ANNOTATIONS} (write one with write_dataset)")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err}); fix or rewrite it") from err
-    if not isinstance(raw, list):
-        raise DataError(f"{path} holds a {type(raw).__name__}; it must be a JSON list of records")
+    except ValueError as err:  # not JSON, or not UTF-8 text
+        raise DataError(f"{path} is not valid JSON in UTF-8 ({err}); fix or rewrite it") from err
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{path} holds {raw!r:.40}; it must be a non-empty JSON list of records")
     records = [parse_record(item, i, root) for i, item in enumerate(raw)]
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):

@@ -137,39 +137,75 @@ def prompt_region(prompt: VisualPrompt, h: int, w: int) -> np.ndarray:
     return np.logical_or.reduce([stroke(h, w, p[None], 5.0) for p in positives])
 
 
-def validate_prompt(prompt: VisualPrompt, h: int, w: int) -> None:
-    """Raise PromptError unless `prompt` is well formed and lies inside an H x W image."""
+def _coords(prompt: VisualPrompt) -> np.ndarray:
+    """The prompt's box or points as float64, or PromptError when they are missing or not numbers."""
+    name = "box" if prompt.kind == "box" else "points"
+    value = prompt.box if prompt.kind == "box" else prompt.points
+    if value is None:
+        raise PromptError(f"{prompt.kind} prompt: `{name}` is missing; set it in image pixels (x, y)")
+    try:
+        return np.asarray(value, np.float64)
+    except (TypeError, ValueError) as err:
+        raise PromptError(
+            f"{prompt.kind} prompt: `{name}` {value!r} is not numbers ({err}); give numbers in image pixels"
+        ) from err
+
+
+def validate_prompt(prompt: VisualPrompt, h: int, w: int, *, edge: bool = False) -> None:
+    """Raise PromptError unless `prompt` is well formed and lies inside an H x W image.
+
+    Coordinates are pixel positions in [0, W - 1] x [0, H - 1]; `edge=True` also accepts the image's far
+    edge (x = W, y = H), as drawing widgets report it.
+    """
     if prompt.kind not in PROMPT_KINDS:
         raise PromptError(f"visual prompt kind {prompt.kind!r} is unknown; use one of {PROMPT_KINDS}")
-    where = f"the {w}x{h} image (x in [0, {w - 1}], y in [0, {h - 1}], in pixels)"
+    max_x, max_y = (w, h) if edge else (w - 1, h - 1)
+    where = f"the {w}x{h} image (x in [0, {max_x}], y in [0, {max_y}], in pixels)"
+    coords = _coords(prompt)
     if prompt.kind == "box":
-        box = np.asarray(prompt.box if prompt.box is not None else [], np.float64).ravel()
-        if box.shape != (4,) or not np.isfinite(box).all():
-            raise PromptError(f"box prompt {box.tolist()} must be 4 finite numbers (x0, y0, x1, y1)")
-        x0, y0, x1, y1 = box.tolist()
-        if x1 <= x0 or y1 <= y0:
-            raise PromptError(
-                f"box prompt {box.tolist()} is inverted or has zero area; give (x0, y0, x1, y1) with x0 < x1, y0 < y1"
-            )
-        if x0 < 0 or y0 < 0 or x1 > w - 1 or y1 > h - 1:
-            raise PromptError(f"box prompt {box.tolist()} reaches outside {where}; clip it to the image")
+        _check_box(coords.ravel(), max_x, max_y, where)
         return
-    pts = np.asarray(prompt.points if prompt.points is not None else [], np.float64)
-    if pts.size == 0:
-        raise PromptError(f"{prompt.kind} prompt has no points; a {prompt.kind} needs at least one (x, y)")
-    if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
-        raise PromptError(f"{prompt.kind} prompt points must be an (N, 2) array of finite (x, y), got {pts.tolist()}")
-    outside = (pts[:, 0] < 0) | (pts[:, 0] > w - 1) | (pts[:, 1] < 0) | (pts[:, 1] > h - 1)
-    if outside.any():
-        raise PromptError(f"{prompt.kind} prompt point {pts[outside][0].tolist()} lies outside {where}")
+    _check_points(prompt.kind, coords, max_x, max_y, where)
     if prompt.kind == "scribble":
-        if not prompt.width > 0 or not scribble_mask(prompt, h, w).any():
-            raise PromptError(
-                f"scribble of width {prompt.width} covers no pixel; give points on pixels and a width of at least 1"
-            )
-        return
-    labels = np.asarray(prompt.labels if prompt.labels is not None else [])
-    if labels.shape != (len(pts),) or not np.isin(labels, (0, 1)).all():
-        raise PromptError(f"point prompt labels {labels.tolist()} must hold one 0 or 1 per point ({len(pts)} points)")
+        _check_scribble(prompt, h, w)
+    if prompt.kind == "point":
+        _check_labels(prompt.labels, len(coords))
+
+
+def _check_box(box: np.ndarray, max_x: float, max_y: float, where: str) -> None:
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise PromptError(f"box prompt {box.tolist()} must be 4 finite numbers (x0, y0, x1, y1)")
+    x0, y0, x1, y1 = box.tolist()
+    if x1 <= x0 or y1 <= y0:
+        raise PromptError(
+            f"box prompt {box.tolist()} is inverted or has zero area; give (x0, y0, x1, y1) with x0 < x1, y0 < y1"
+        )
+    if x0 < 0 or y0 < 0 or x1 > max_x or y1 > max_y:
+        raise PromptError(f"box prompt {box.tolist()} reaches outside {where}; clip it to the image")
+
+
+def _check_points(kind: str, pts: np.ndarray, max_x: float, max_y: float, where: str) -> None:
+    if pts.size == 0:
+        raise PromptError(f"{kind} prompt has no points; a {kind} needs at least one (x, y)")
+    if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+        raise PromptError(f"{kind} prompt points must be an (N, 2) array of finite (x, y), got {pts.tolist()}")
+    outside = (pts[:, 0] < 0) | (pts[:, 0] > max_x) | (pts[:, 1] < 0) | (pts[:, 1] > max_y)
+    if outside.any():
+        raise PromptError(f"{kind} prompt point {pts[outside][0].tolist()} lies outside {where}")
+
+
+def _check_scribble(prompt: VisualPrompt, h: int, w: int) -> None:
+    if not 0 < prompt.width < np.inf:
+        raise PromptError(f"scribble width {prompt.width} must be a positive, finite number of pixels, e.g. 3")
+    if not scribble_mask(prompt, h, w).any():
+        raise PromptError(
+            f"scribble of width {prompt.width} covers no pixel; give points on pixels and a width of at least 1"
+        )
+
+
+def _check_labels(labels: np.ndarray | None, n: int) -> None:
+    labels = np.asarray(labels if labels is not None else [])
+    if labels.shape != (n,) or not np.isin(labels, (0, 1)).all():
+        raise PromptError(f"point prompt labels {labels.tolist()} must hold one 0 or 1 per point ({n} points)")
     if not (labels == 1).any():
         raise PromptError("point prompt has no positive point; label at least one point 1 (0 marks background)")

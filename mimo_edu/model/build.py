@@ -69,8 +69,10 @@ def load_paper_parts(config: MIMOConfig, paths: PaperPaths) -> tuple:
     """(config with the folders' sizes, tokenizer, CLIP, Llama, SAM), loaded from local checkpoints."""
     _hf_folder(paths.clip_dir, ("clip", "clip_vision_model"), "CLIP vision tower", CLIP_HUB_ID)
     _hf_folder(paths.llm_dir, ("llama",), "Vicuna (Llama) language model", VICUNA_HUB_ID)
-    clip = CLIPVisionModel.from_pretrained(str(paths.clip_dir))
-    llm = LlamaForCausalLM.from_pretrained(str(paths.llm_dir))
+    # fp32 whatever the files hold (Vicuna ships fp16): one dtype for FSDP, fp32 master weights for AdamW;
+    # the trainer's bf16 autocast does the compute
+    clip = CLIPVisionModel.from_pretrained(str(paths.clip_dir), dtype=torch.float32)
+    llm = LlamaForCausalLM.from_pretrained(str(paths.llm_dir), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(paths.llm_dir))
     add_special_tokens(tokenizer)
     llm.resize_token_embeddings(len(tokenizer))

@@ -1,4 +1,13 @@
-"""Grounding: the hidden state that predicts each `[SEG]` becomes a SAM prompt; mask losses (LISA's)."""
+"""Grounding: each `[SEG]` becomes a SAM prompt from the hidden states of the phrase it grounds; mask losses.
+
+LISA feeds the hidden state that predicts `[SEG]` to an MLP. MIMO writes every grounded
+term as `<p>term</p> [SEG]`; here the MLP reads the mean hidden state over that phrase,
+`<p>` through `</p>` (whose state predicts `[SEG]`) [inferred: MIMO's decoder is not
+public]. The term's own tokens are in that mean, so even an untrained language model
+gives each term a distinct prompt; a tiny random-init model learns masks from it, while
+the `</p>` state alone stays nearly the same for every term. A `[SEG]` without a phrase
+("Sure, [SEG].") uses the state that predicts it, as in LISA.
+"""
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +32,22 @@ def seg_positions(input_ids: torch.Tensor, seg_id: int) -> torch.Tensor:
     pred = torch.zeros_like(input_ids, dtype=torch.bool)
     pred[:, :-1] = input_ids[:, 1:] == seg_id
     return pred
+
+
+def seg_features(hidden: torch.Tensor, input_ids: torch.Tensor, seg_id: int, open_id: int, close_id: int) -> torch.Tensor:
+    """One feature per `[SEG]`, in reading order: hidden (B, L, H), input_ids (B, L) -> (K, H).
+
+    The mean of the hidden states from the phrase's `<p>` to the position that predicts `[SEG]`;
+    that position alone when it is not a `</p>`.
+    """
+    at = seg_positions(input_ids, seg_id)  # (B, L)
+    pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)  # (B, L)
+    last_open = torch.where(input_ids == open_id, pos, -1).cummax(1).values  # (B, L): latest <p> so far
+    start = torch.where((input_ids == close_id) & (last_open >= 0), last_open, pos)  # (B, L)
+    csum = F.pad(hidden.float().cumsum(1), (0, 0, 1, 0))  # (B, L + 1, H): csum[:, t] = sum of hidden[:, :t]
+    b, j = at.nonzero(as_tuple=True)  # (K,), (K,) in reading order
+    s = start[b, j]
+    return ((csum[b, j + 1] - csum[b, s]) / (j + 1 - s)[:, None]).to(hidden.dtype)
 
 
 def mask_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

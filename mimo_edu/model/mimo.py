@@ -16,17 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import CLIPVisionModel, DynamicCache, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from mimo_edu.data.real import check_image_tensor, to_rgb
 from mimo_edu.data.schema import SEG_TOKEN, VisualPrompt
 from mimo_edu.data.templates import grounded_terms
-from mimo_edu.errors import CheckpointError, DataError, ImageError
+from mimo_edu.errors import CheckpointError, DataError
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
-from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_positions
+from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_features, seg_positions
 from mimo_edu.model.language import add_lora, build_llm, is_embedding_param, is_lora_param
 from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt
 from mimo_edu.model.segmenter import Segmenter
@@ -179,6 +181,11 @@ class MIMO(nn.Module):
             prompts = [[scale_prompt(p, S / w, S / h) for p in ps] for ps in prompts]
         return images, prompts
 
+    def _seg_features(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """hidden (B, L, H) over input_ids (B, L) -> (K, H), one grounding feature per [SEG]."""
+        t = self.template
+        return seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id)
+
     def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
         """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
 
@@ -211,7 +218,7 @@ class MIMO(nn.Module):
                     f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
                     f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
                 )
-        sparse = self.grounding(hidden[seg_at])  # (K, 1, 256), K = all [SEG] of the batch
+        sparse = self.grounding(self._seg_features(hidden, input_ids))  # (K, 1, 256), K = all [SEG] of the batch
         pred = logits.new_zeros(0, c.image_size, c.image_size)
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
@@ -241,11 +248,15 @@ class MIMO(nn.Module):
     ) -> GroundedAnswer:
         """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size.
 
-        image: (H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1]; prompts in its pixels.
+        image: (H, W, 3) uint8 array (other arrays are converted, see `to_rgb`) or (3, H, W) float tensor
+        in [0, 1]; prompts (one or a list) in its pixels.
         image_embedding: (1, 256, h, w) precomputed by `image_embeddings`, to skip the SAM image encoder.
         """
         pixels = self._image_tensor(image)  # (1, 3, H, W)
         height, width = pixels.shape[-2:]
+        visual_prompts = [visual_prompts] if isinstance(visual_prompts, VisualPrompt) else list(visual_prompts)
+        context = self.config.llm.max_position_embeddings
+        self.template.check_request(question, len(visual_prompts), context, max_new_tokens)
         for p in visual_prompts:
             check_prompt(p, height, width)
         images, prompts = self._to_frame(pixels, [list(visual_prompts)])
@@ -260,7 +271,7 @@ class MIMO(nn.Module):
         cache = DynamicCache(config=self.llm.config)  # keys and values of every position so far
         out = self.llm.model(inputs_embeds=embeds, cache=cache, use_cache=True)
         generated: list[int] = []
-        seg_hidden: list[torch.Tensor] = []
+        states: list[torch.Tensor] = []  # states[i] predicts generated[i]
         for _ in range(max_new_tokens):
             h = out.last_hidden_state[:, -1]  # (1, H): the state that predicts the next token
             logits = self.llm.lm_head(h)
@@ -268,18 +279,19 @@ class MIMO(nn.Module):
             token = int(logits.argmax(-1))
             if token == t.eos_id:
                 break
-            if token == t.seg_id:
-                seg_hidden.append(h)
+            states.append(h)
             generated.append(token)
             next_embed = self.llm.get_input_embeddings()(torch.tensor([[token]], device=self.device))
             out = self.llm.model(inputs_embeds=next_embed, cache=cache, use_cache=True)
 
         text = t.decode_answer(generated)
         probs = np.zeros((0, height, width), np.float32)
-        if seg_hidden:
+        if t.seg_id in generated:
             if image_embedding is None:
                 image_embedding = self.image_embeddings(images)
-            sparse = self.grounding(torch.cat(seg_hidden))  # (K, 1, 256)
+            answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
+            hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
+            sparse = self.grounding(self._seg_features(hidden, answer_ids))  # (K, 1, 256)
             mask_logits = self.segmenter.decode(
                 image_embedding.to(self.device, sparse.dtype), sparse, self.config.image_size
             )
@@ -288,26 +300,11 @@ class MIMO(nn.Module):
         return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
 
     def _image_tensor(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """(H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1] -> (1, 3, H, W) on the model's device."""
-        if isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ImageError(
-                    f"image array of shape {image.shape} and dtype {image.dtype}: expected (H, W, 3) uint8 RGB; "
-                    "convert with np.stack([gray] * 3, -1) or .astype(np.uint8)."
-                )
-            image = torch.tensor(image).permute(2, 0, 1).float() / 255  # a copy: samples share read-only arrays
-        elif not (
-            isinstance(image, torch.Tensor)
-            and image.ndim == 3
-            and image.shape[0] == 3
-            and image.is_floating_point()
-        ):
-            raise ImageError(
-                f"image {type(image).__name__} {tuple(getattr(image, 'shape', ()))}: expected a (3, H, W) float "
-                "tensor in [0, 1] or an (H, W, 3) uint8 array."
-            )
-        elif image.min() < 0 or image.max() > 1:
-            raise ImageError("image tensor: values outside [0, 1]; divide uint8 pixels by 255.")
+        """An image array (see `to_rgb`) or a (3, H, W) float tensor in [0, 1] -> (1, 3, H, W) on the model's device."""
+        if isinstance(image, torch.Tensor):
+            check_image_tensor(image)
+        else:
+            image = torch.tensor(to_rgb(image, "image")).permute(2, 0, 1).float() / 255  # a copy: arrays may be shared
         return image[None].to(self.device, self.vision.clip.dtype)
 
     # ---- save and load -----------------------------------------------------------------------
@@ -328,16 +325,31 @@ class MIMO(nn.Module):
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise CheckpointError(
                 f"MIMO checkpoint {path}: {CONFIG_FILE} or {WEIGHTS_FILE} is missing; "
-                "point at a folder written by MIMO.save_pretrained (or train one: python -m mimo_edu train)."
+                "point at a folder written by MIMO.save_pretrained (or train one: python -m mimo_edu train; "
+                "load a training --out folder with mimo_edu.train.load_model)."
             )
-        config = MIMOConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        damaged = (  # .format(file name, reason)
+            f"MIMO checkpoint {path}: {{}} cannot be read ({{}}); it is truncated or was not written by "
+            "MIMO.save_pretrained. Copy the folder again or re-save the model."
+        )
+        try:
+            raw = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))  # plain data, never code
+        except ValueError as err:  # not JSON, or not UTF-8
+            raise CheckpointError(damaged.format(CONFIG_FILE, err)) from err
+        if not isinstance(raw, dict):
+            raise CheckpointError(damaged.format(CONFIG_FILE, f"it holds a {type(raw).__name__}, not an object"))
+        config = MIMOConfig.from_dict(raw)
         if preset is not None and config.preset != preset:
             raise CheckpointError(
                 f"MIMO checkpoint {path}: saved from preset {config.preset!r}, not {preset!r}; "
                 f"load it with preset={config.preset!r} or pick a {preset!r} checkpoint."
             )
         model = cls(config, load_tokenizer(path / TOKENIZER_DIR))
-        model.load_weights(load_file(str(path / WEIGHTS_FILE)), source=str(path))
+        try:
+            state = load_file(str(path / WEIGHTS_FILE))  # safetensors: tensors only, nothing to execute
+        except SafetensorError as err:
+            raise CheckpointError(damaged.format(WEIGHTS_FILE, err)) from err
+        model.load_weights(state, source=str(path))
         return model
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:

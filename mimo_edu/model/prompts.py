@@ -15,11 +15,14 @@ Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
 Several prompts in one question give one group of tokens each, in order.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from segment_anything.modeling import PromptEncoder
 from torch import nn
 
+from mimo_edu.data.prompts import validate_prompt
 from mimo_edu.data.schema import VisualPrompt
 from mimo_edu.errors import PromptError
 from mimo_edu.model.vision import projector
@@ -28,32 +31,20 @@ SPARSE_DIM = 256  # segment-anything's prompt embedding width
 
 
 def check_prompt(prompt: VisualPrompt, height: int, width: int) -> None:
-    """Raise PromptError unless `prompt` is a well-formed point set, box or scribble inside the image."""
-    if prompt.kind not in ("point", "box", "scribble"):
-        raise PromptError(f"visual prompt kind {prompt.kind!r}: unknown; use 'point', 'box' or 'scribble'.")
-    coords = prompt.box if prompt.kind == "box" else prompt.points
-    name = "box" if prompt.kind == "box" else "points"
-    if coords is None:
-        raise PromptError(f"{prompt.kind} prompt: `{name}` is missing; set it in image pixels (x, y).")
-    coords = np.asarray(coords, dtype=np.float64)
-    shape_ok = coords.shape == (4,) if prompt.kind == "box" else (coords.ndim == 2 and coords.shape[1] == 2)
-    if not shape_ok or coords.size == 0 or not np.isfinite(coords).all():
-        want = "(4,) as x0, y0, x1, y1" if prompt.kind == "box" else "(N, 2) as x, y with N >= 1"
+    """Raise PromptError unless `prompt` is a VisualPrompt that `validate_prompt` accepts for the image.
+
+    The model is lenient in two ways: coordinates may lie on the far edge (x = width, y = height), as
+    drawing widgets report them, and point labels may be left out (every point is then positive).
+    """
+    if not isinstance(prompt, VisualPrompt):
         raise PromptError(
-            f"{prompt.kind} prompt: `{name}` has shape {coords.shape}; it must be {want}, finite."
+            f"visual prompt {prompt!r:.60}: a {type(prompt).__name__}, not a VisualPrompt; build one, "
+            "e.g. VisualPrompt('box', box=np.array([x0, y0, x1, y1]))"
         )
-    xy = coords.reshape(-1, 2)
-    if (xy < 0).any() or (xy[:, 0] > width).any() or (xy[:, 1] > height).any():
-        raise PromptError(
-            f"{prompt.kind} prompt: coordinates {xy.round(1).tolist()} fall outside the {width}x{height} image; "
-            "give them in pixels of the image passed in."
-        )
-    if prompt.kind == "box" and (coords[2] < coords[0] or coords[3] < coords[1]):
-        raise PromptError(f"box prompt {coords.tolist()}: x1 < x0 or y1 < y0; give it as x0, y0, x1, y1.")
-    if prompt.kind == "point" and prompt.labels is not None and len(prompt.labels) != len(xy):
-        raise PromptError(
-            f"point prompt: {len(xy)} points but {len(prompt.labels)} labels; give one label per point."
-        )
+    if prompt.kind == "point" and prompt.labels is None and prompt.points is not None:
+        count = len(np.atleast_1d(np.asarray(prompt.points, dtype=object)))  # never fails, even on ragged lists
+        prompt = replace(prompt, labels=np.ones(count, np.int64))
+    validate_prompt(prompt, height, width, edge=True)
 
 
 def scale_prompt(prompt: VisualPrompt, sx: float, sy: float) -> VisualPrompt:
