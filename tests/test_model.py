@@ -9,11 +9,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import mimo_edu
-from mimo_edu.data.schema import IMAGE_TOKEN, REGION_TOKEN, SEG_TOKEN, VisualPrompt
+from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, REGION_TOKEN, SEG_TOKEN, VisualPrompt
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.cli import params_table
-from mimo_edu.model.tokenizer import NANO_TOKENIZER_DIR, encode_answer, load_tokenizer, train_nano_tokenizer
+from mimo_edu.model.tokenizer import (
+    NANO_TOKENIZER_DIR,
+    decode_answer,
+    encode_answer,
+    load_tokenizer,
+    train_nano_tokenizer,
+)
 
 S = 128
 
@@ -301,8 +307,9 @@ def test_nano_tokenizer_is_the_trained_asset_and_training_is_deterministic():
     tok = load_tokenizer()
     assert 500 <= len(tok) <= 1000
     ids = encode_answer(tok, "The <p>left kidney</p> [SEG].")
-    assert tok.decode(ids).strip() == "The <p>left kidney</p> [SEG]."
-    assert tok.convert_tokens_to_ids(SEG_TOKEN) in ids
+    assert decode_answer(tok, ids) == "The <p>left kidney</p> [SEG]."
+    seg = ids.index(tok.convert_tokens_to_ids(SEG_TOKEN))
+    assert ids[seg - 1] == tok.convert_tokens_to_ids(PHRASE_END)  # the state predicting [SEG] reads </p>
     texts = ["Segment the <p>liver</p> [SEG].", "What is this?", "A <p>cyst</p> [SEG] in the liver."] * 3
     a, b = train_nano_tokenizer(texts, 300), train_nano_tokenizer(list(reversed(texts)), 300)
     assert a.get_vocab() == b.get_vocab()
@@ -343,3 +350,15 @@ def test_batched_decode_matches_segment_anythings_mask_decoder(nano):
             )
             reference = torch.nn.functional.interpolate(low_res, size=(S, S), mode="bilinear")[:, 0]
             torch.testing.assert_close(batched[image_index == i], reference, atol=1e-5, rtol=1e-4)
+
+
+def test_seg_features_average_the_grounded_phrase():
+    from mimo_edu.model.grounding import seg_features
+
+    SEG, OPEN, CLOSE = 9, 7, 8
+    ids = torch.tensor([[1, OPEN, 3, 4, CLOSE, SEG, 2, SEG, 0]])  # "<p> a b </p> [SEG] , [SEG]"
+    hidden = torch.arange(9, dtype=torch.float32).view(1, 9, 1).expand(1, 9, 2)  # position t holds t
+    feats = seg_features(hidden, ids, SEG, OPEN, CLOSE)
+    assert feats.shape == (2, 2)
+    assert feats[0].tolist() == [2.5, 2.5]  # mean over <p> a b </p> (positions 1..4)
+    assert feats[1].tolist() == [6.0, 6.0]  # no phrase: the state that predicts [SEG] (position 6)

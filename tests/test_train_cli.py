@@ -51,3 +51,33 @@ def test_evaluate_reports_a_missing_checkpoint(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="config.json or model.safetensors is missing"):
         load_model(tmp_path)
+
+
+def test_train_writes_mask_snapshots_and_export_ships_them(run_dir, tmp_path):
+    from mimo_edu.train.snapshots import read_snapshots
+
+    snaps = read_snapshots(run_dir)
+    assert list(snaps) == [2]  # one evaluation, at the last step
+    probs = snaps[2]["probs"]
+    assert len(probs) == 2 and all(p.ndim == 3 and p.shape[1:] == (128, 128) for p in probs)
+    assert all(0.0 <= p.min() and p.max() <= 1.0 for p in probs if p.size)
+
+    out = tmp_path / "shipped"
+    assert main(["export", "--checkpoint", str(run_dir), "--out", str(out)]) == 0
+    assert (out / "metrics.jsonl").read_text() == (run_dir / "metrics.jsonl").read_text()
+    assert read_snapshots(out)[2]["ids"] == snaps[2]["ids"]
+    shipped, trained = MIMO.from_pretrained(out), load_model(run_dir)
+    assert all((a == b).all() for a, b in zip(shipped.state_dict().values(), trained.state_dict().values(), strict=True))
+
+
+def test_no_aligner_run_and_no_prompt_evaluation(tmp_path, capsys):
+    out = tmp_path / "ablation"
+    argv = ["train", "--preset", "nano", "--out", str(out), "--max-steps", "1", "--batch-size", "2",
+            "--eval-samples", "0", "--no-progress", "--no-aligner"]
+    assert main(argv) == 0
+    model = load_model(out)
+    assert model.aligner is None and not model.config.use_aligner
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out), "--num", "4", "--json", "--no-prompts"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_samples"] == 4

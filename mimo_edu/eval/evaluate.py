@@ -102,27 +102,38 @@ def aggregate(scores: Sequence[SampleScore]) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, dataset, max_samples: int | None = None, progress: bool = False, min_iou: float = 0.5) -> dict:
-    """Generate an answer for each sample and report metrics overall, per task and per modality."""
+def evaluate(model, dataset, max_samples: int | None = None, progress: bool = False, min_iou: float = 0.5,
+             use_prompts: bool = True, per_sample: bool = False) -> dict:
+    """Generate an answer for each sample and report metrics overall, per task and per modality.
+
+    `use_prompts=False` is the ablation without visual prompts: questions stay, prompts are dropped.
+    `per_sample=True` adds "samples": each sample's index, task, modality, exact match and mean Dice.
+    """
     n = len(dataset) if max_samples is None else min(max_samples, len(dataset))
     was_training = model.training
     model.eval()
     scores = []
     for i in tqdm(range(n), desc="evaluate", disable=not progress):
         sample = dataset[i]
-        answer = model.generate(sample.image, sample.question, sample.visual_prompts)
+        answer = model.generate(sample.image, sample.question, sample.visual_prompts if use_prompts else ())
         scores.append(score_sample(sample, answer.text, answer.terms, answer.masks, min_iou))
     model.train(was_training)
     by_task, by_modality = defaultdict(list), defaultdict(list)
     for s in scores:
         by_task[s.task].append(s)
         by_modality[s.modality].append(s)
-    return {
+    report = {
         "num_samples": n,
         "overall": aggregate(scores),
         "per_task": {k: aggregate(v) for k, v in sorted(by_task.items())},
         "per_modality": {k: aggregate(v) for k, v in sorted(by_modality.items())},
     }
+    if per_sample:
+        report["samples"] = [
+            {"index": i, "task": s.task, "modality": s.modality, "exact": s.exact, "dice": _mean(s.dices)}
+            for i, s in enumerate(scores)
+        ]
+    return report
 
 
 def headline(report: dict) -> dict[str, float]:

@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN
 from mimo_edu.errors import PromptError
-from mimo_edu.model.tokenizer import encode_answer, encode_user_text
+from mimo_edu.model.tokenizer import decode_answer, encode_answer, encode_user_text
 
 IGNORE_INDEX = -100
 MIN_TEXT_TOKENS = 128
@@ -136,4 +136,4 @@ class ConversationTemplate:
 
     def decode_answer(self, ids: list[int]) -> str:
         """Generated ids -> answer text, keeping `<p>`, `</p>` and `[SEG]`."""
-        return self.tokenizer.decode(ids, skip_special_tokens=False).strip()
+        return decode_answer(self.tokenizer, ids)

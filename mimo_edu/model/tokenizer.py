@@ -81,14 +81,27 @@ def encode_user_text(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]
 
 
 def encode_answer(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:
-    """Token ids of an answer: `[SEG]`, `<p>`, `</p>` become their tokens, everything else is plain text."""
+    """Token ids of an answer: `[SEG]`, `<p>`, `</p>` become their tokens, everything else is plain text.
+
+    The space in `</p> [SEG]` gets no token of its own, so the state that predicts `[SEG]` is the one
+    at `</p>`, which has just read the term (`decode_answer` puts the space back).
+    """
     ids: list[int] = []
-    for piece in ANSWER_MARKERS.split(" " + answer):
+    pieces = ANSWER_MARKERS.split(" " + answer)
+    for i, piece in enumerate(pieces):
         if ANSWER_MARKERS.fullmatch(piece):
             ids.append(tokenizer.convert_tokens_to_ids(piece))
+        elif piece.isspace() and pieces[i - 1] == PHRASE_END and pieces[i + 1] == SEG_TOKEN:
+            continue
         elif piece:
             ids += encode_user_text(tokenizer, piece)
     return ids
+
+
+def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
+    """Answer ids -> text, keeping `<p>`, `</p>` and `[SEG]`; the inverse of `encode_answer`."""
+    text = tokenizer.decode(ids, skip_special_tokens=False).strip()
+    return text.replace(f"{PHRASE_END}{SEG_TOKEN}", f"{PHRASE_END} {SEG_TOKEN}")
 
 
 def main(argv: list[str] | None = None) -> int:

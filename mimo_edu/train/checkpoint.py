@@ -282,7 +282,7 @@ def load_model(path: str | Path):
         return MIMO.from_pretrained(ckpt)
     state = read_trainer_state(ckpt)
     seed_everything(state["config"]["seed"])
-    model = build_mimo(state["config"]["model_preset"])
+    model = build_mimo(state["config"]["model_preset"], **state["config"].get("model_overrides", {}))
     if not math.isclose(frozen_fingerprint(model), state["frozen_fingerprint"], rel_tol=1e-9, abs_tol=1e-6):
         raise CheckpointError(
             f"checkpoint {ckpt}: rebuilding preset {state['config']['model_preset']!r} gave other frozen weights "
@@ -290,3 +290,20 @@ def load_model(path: str | Path):
         )
     load_trainable(model, ckpt)
     return model
+
+
+COURSE_CHECKPOINT_ENV = "MIMO_EDU_CHECKPOINT"
+COURSE_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "mimo-nano"
+"""The trained nano the course ships (`make nano-checkpoint` remakes it)."""
+
+
+def course_checkpoint() -> Path:
+    """The checkpoint the notebooks load: $MIMO_EDU_CHECKPOINT, else the repository's data/mimo-nano."""
+    path = Path(os.environ.get(COURSE_CHECKPOINT_ENV) or COURSE_CHECKPOINT)
+    if not path.is_dir():
+        raise CheckpointError(
+            f"checkpoint {path}: no such folder. Clone the course repository (it ships data/mimo-nano), "
+            f"or train one (`python -m mimo_edu train --preset nano --out runs/nano`) and set "
+            f"${COURSE_CHECKPOINT_ENV} to its folder."
+        )
+    return path

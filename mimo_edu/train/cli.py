@@ -3,6 +3,7 @@
     python -m mimo_edu train --preset nano --out runs/nano            # resumes if runs/nano has a checkpoint
     torchrun --standalone --nproc_per_node=2 -m mimo_edu train --preset nano --out runs/nano2
     python -m mimo_edu evaluate --checkpoint runs/nano --num 200 --json
+    python -m mimo_edu export --checkpoint runs/nano --out data/mimo-nano
 
 Training reads MIMOSeg-synth's train split (or --data DIR) and evaluates on its
 val split; `evaluate` defaults to the test split, whose seed training never sees.
@@ -10,44 +11,22 @@ val split; `evaluate` defaults to the test split, whose seed training never sees
 
 import argparse
 import json
-import os
 
 from mimo_edu.train.config import PRESETS, get_preset
 
 
-def _datasets(args: argparse.Namespace, cfg, image_size: int):
-    from mimo_edu.data import MIMOSegDataset, MIMOSegSynth, split_seed
-
-    if args.data:
-        train_set = MIMOSegDataset(args.data)
-    else:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        num = cfg.train_samples or cfg.max_steps * cfg.samples_per_step * world  # every draw a fresh sample
-        train_set = MIMOSegSynth(num, seed=split_seed("train"), image_size=image_size)
-    val_set = MIMOSegSynth(cfg.eval_samples, seed=split_seed("val"), image_size=image_size)
-    return train_set, val_set
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from mimo_edu.data import collate
-    from mimo_edu.eval.evaluate import evaluate, headline
-    from mimo_edu.model import build_mimo
     from mimo_edu.train.distributed import cleanup
-    from mimo_edu.train.trainer import Trainer
-    from mimo_edu.utils import seed_everything
+    from mimo_edu.train.run import train_run
 
     given = {"max_steps": args.max_steps, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
              "eval_samples": args.eval_samples}
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.no_progress:
         overrides["progress"] = False
-    cfg = get_preset(args.preset, **overrides)
-    seed_everything(cfg.seed)  # the model's random init
-    model = build_mimo(cfg.model_preset)
-    train_set, val_set = _datasets(args, cfg, model.config.image_size)
-    evaluate_fn = (lambda m: headline(evaluate(m, val_set))) if cfg.eval_samples else None
-    trainer = Trainer(model, train_set, cfg, args.out, collate, evaluate_fn)
-    trainer.train()
+    if args.no_aligner:
+        overrides["model_overrides"] = {"use_aligner": False}
+    trainer = train_run(get_preset(args.preset, **overrides), args.out, args.data)
     if trainer.env.is_main:
         print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; checkpoint and metrics.jsonl in {args.out}")
     cleanup()
@@ -67,7 +46,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         seed = split_seed("test") if args.seed is None else args.seed
         dataset = MIMOSegSynth(args.num, seed=seed, image_size=model.config.image_size)
-    report = evaluate(model, dataset, progress=not args.json)
+    report = evaluate(model, dataset, progress=not args.json, use_prompts=not args.no_prompts)
     report["checkpoint"] = str(args.checkpoint)
     if args.json:
         print(json.dumps(report))
@@ -78,6 +57,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for name, m in {**report[group], "overall": report["overall"]}.items():
             cells = [m[k] for k in ("answer_acc", "token_f1", "dice", "giou", "ciou", "grounding_acc")]
             print(f"  {name:<16}{m['n']:>5} " + " ".join("     -" if c is None else f"{c:6.3f}" for c in cells))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from mimo_edu.train.checkpoint import load_model
+    from mimo_edu.train.snapshots import SNAPSHOT_DIR
+
+    model = load_model(args.checkpoint)
+    out = Path(args.out)
+    model.save_pretrained(out)
+    run = Path(args.checkpoint)
+    if (run / "metrics.jsonl").is_file():
+        shutil.copyfile(run / "metrics.jsonl", out / "metrics.jsonl")
+    if (run / SNAPSHOT_DIR).is_dir():
+        shutil.copytree(run / SNAPSHOT_DIR, out / SNAPSHOT_DIR, dirs_exist_ok=True)
+    print(f"exported {run} to {out}: the model as a save_pretrained folder, with the run's metrics and snapshots")
     return 0
 
 
@@ -92,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--eval-samples", type=int, help="validation samples per evaluation (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
+    p.add_argument("--no-aligner", action="store_true", help="ablation: build MIMO without the Multi-modal Input Aligner")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("evaluate", help="score a checkpoint per task and per modality")
@@ -100,5 +99,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--data", help="a MIMOSeg-format folder")
     source.add_argument("--seed", type=int, help="MIMOSeg-synth seed (default: the test split's)")
     p.add_argument("--num", type=int, default=200, help="MIMOSeg-synth samples to generate")
+    p.add_argument("--no-prompts", action="store_true", help="ablation: answer without the visual prompts")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=cmd_evaluate)
+
+    p = subparsers.add_parser("export", help="write a training run's latest model as a save_pretrained folder")
+    p.add_argument("--checkpoint", required=True, help="a train --out folder or one of its step-* folders")
+    p.add_argument("--out", required=True, help="the folder to write (config.json, model.safetensors, tokenizer/)")
+    p.set_defaults(func=cmd_export)

@@ -5,7 +5,7 @@
 LoRA, Adam lr 3e-4, global batch 40). README.md shows its launch.
 """
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal
 
 from mimo_edu.errors import MimoError
@@ -18,6 +18,7 @@ class TrainConfig:
     """Everything the Trainer needs besides the model and the data."""
 
     model_preset: str = "nano"  # passed to mimo_edu.model.build_mimo
+    model_overrides: dict = field(default_factory=dict)  # MIMOConfig fields, e.g. {"use_aligner": False}
     # optimiser: AdamW, linear warmup then cosine decay to min_lr_ratio * lr
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
@@ -69,7 +70,7 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # 450 steps x 8 samples: 8.5 minutes from nothing to checkpoint on 2 idle CPU cores (~7.5 samples/s).
     # lr 3e-3 plateaued at a 3x higher answer loss than 1e-3 over the first 220 steps.
-    "nano": TrainConfig(),
+    "nano": TrainConfig(eval_every=75, eval_samples=24),
     # The MIMO paper: 4 GPUs x batch 10 x accum 1 = global batch 40, Adam lr 3e-4, bf16,
     # LoRA (set by the model preset). Warmup, schedule and clipping follow LISA, which MIMO
     # builds on. max_steps is one pass over MIMOSeg's ~895K samples [inferred: not published].

@@ -1,0 +1,81 @@
+"""The nano targets of the training issue, measured end to end with the CLI a learner types.
+
+    python benchmarks/bench_nano_targets.py --out build/bench-nano            # default run + no-prompt ablation
+    python benchmarks/bench_nano_targets.py --out build/bench-nano --ablate-aligner
+
+1. `python -m mimo_edu train --preset nano --out OUT/default` from nothing, timed (wall clock, whole process);
+2. `python -m mimo_edu evaluate --checkpoint OUT/default --num N --json` on the test split (seed never trained on);
+3. the same evaluation with the visual prompts dropped (`--no-prompts`);
+4. with --ablate-aligner: a second run `train --no-aligner`, evaluated the same way.
+
+Prints a table against the targets and writes OUT/report.json. Runs are resumed, not
+repeated, when OUT already holds them (the training time is then the first run's).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGETS = {  # (task, metric) -> minimum, from the training issue
+    ("seg", "dice"): 0.80,
+    ("perception", "answer_acc"): 0.90,
+    ("qa_seg", "answer_acc"): 0.85,
+    ("qa_seg", "dice"): 0.75,
+    ("prompt_qa", "answer_acc"): 0.85,
+}
+TIME_LIMIT_S = 600
+CLI = [sys.executable, "-m", "mimo_edu"]
+
+
+def train(out: Path, *flags: str) -> float:
+    """Train into `out` unless it is already there; seconds of wall clock (from its timing file)."""
+    timing = out / "bench_wall_s.txt"
+    if not timing.is_file():
+        t0 = time.perf_counter()
+        subprocess.run([*CLI, "train", "--preset", "nano", "--out", str(out), "--no-progress", *flags], check=True)
+        timing.write_text(f"{time.perf_counter() - t0:.1f}\n")
+    return float(timing.read_text())
+
+
+def evaluate(checkpoint: Path, num: int, *flags: str) -> dict:
+    run = subprocess.run([*CLI, "evaluate", "--checkpoint", str(checkpoint), "--num", str(num), "--json", *flags],
+                         check=True, capture_output=True, text=True)
+    return json.loads(run.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("build/bench-nano"))
+    ap.add_argument("--num", type=int, default=200, help="test samples")
+    ap.add_argument("--ablate-aligner", action="store_true", help="also train and score MIMO without the aligner")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    report: dict = {"train_wall_s": train(args.out / "default")}
+    report["test"] = evaluate(args.out / "default", args.num)
+    report["test_no_prompts"] = evaluate(args.out / "default", args.num, "--no-prompts")
+    if args.ablate_aligner:
+        report["no_aligner_train_wall_s"] = train(args.out / "no-aligner", "--no-aligner")
+        report["test_no_aligner"] = evaluate(args.out / "no-aligner", args.num)
+    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+
+    wall = report["train_wall_s"]
+    print(f"train --preset nano: {wall:.0f} s wall (target <= {TIME_LIMIT_S} s): {'met' if wall <= TIME_LIMIT_S else 'NOT met'}")
+    print(f"\n{'task':<12} {'metric':<11} {'target':>7} {'default':>8} {'no prompt':>10}"
+          + (f" {'no aligner':>11}" if args.ablate_aligner else ""))
+    for task in ("seg", "perception", "qa_seg", "prompt_qa"):
+        for metric in ("answer_acc", "dice"):
+            row = [report[k]["per_task"][task][metric] for k in ("test", "test_no_prompts", "test_no_aligner")
+                   if k in report]
+            target = TARGETS.get((task, metric))
+            mark = "" if target is None else ("  met" if row[0] >= target else "  NOT met")
+            print(f"{task:<12} {metric:<11} {'' if target is None else f'>= {target:.2f}':>7} "
+                  + " ".join(f"{v:>10.3f}" for v in row) + mark)
+    print(f"\nreport: {args.out / 'report.json'}")
+
+
+if __name__ == "__main__":
+    main()
