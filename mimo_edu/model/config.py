@@ -208,8 +208,13 @@ class MIMOConfig:
 
 
 def nano_config() -> MIMOConfig:
-    """Tiny CLIP, tiny Llama, tiny SAM, all random init: about 8 M parameters, trains on a CPU."""
-    return MIMOConfig(preset="nano")
+    """Tiny CLIP, tiny Llama, tiny SAM, all random init: about 8 M parameters, trains on a CPU.
+
+    Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5: from random init, BCE-heavy training
+    settles on empty masks (most pixels are background) before the [SEG] prompts mean anything; at
+    250 steps LISA's weights gave Dice 0.00 on every task, these 0.18-0.46.
+    """
+    return MIMOConfig(preset="nano", bce_weight=0.5, dice_weight=2.0)
 
 
 def lite_config() -> MIMOConfig:
