@@ -16,7 +16,7 @@ from mimo_edu.train.checkpoint import MODEL_DIR, load_model
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("nano")
     argv = ["train", "--preset", "nano", "--out", str(out), "--max-steps", "2", "--batch-size", "2",
-            "--eval-samples", "2", "--no-progress"]
+            "--eval-samples", "6", "--no-progress"]
     assert main(argv) == 0
     return out
 
@@ -56,7 +56,7 @@ def test_evaluate_reports_a_missing_checkpoint(tmp_path, capsys):
 def test_train_writes_mask_snapshots_and_export_ships_them(run_dir, tmp_path):
     from mimo_edu.train.snapshots import read_snapshots
 
-    snaps = read_snapshots(run_dir)
+    snaps = read_snapshots(run_dir)  # validation samples 0 and 5 of 6 (SNAPSHOT_INDICES)
     assert list(snaps) == [2]  # one evaluation, at the last step
     probs = snaps[2]["probs"]
     assert len(probs) == 2 and all(p.ndim == 3 and p.shape[1:] == (128, 128) for p in probs)

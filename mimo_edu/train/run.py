@@ -17,7 +17,7 @@ from mimo_edu.train.snapshots import write_snapshot
 from mimo_edu.train.trainer import Trainer
 from mimo_edu.utils import seed_everything
 
-SNAPSHOT_SAMPLES = 4  # validation samples whose masks are saved at every evaluation
+SNAPSHOT_INDICES = (0, 5, 10, 15)  # validation samples whose masks are saved at every evaluation: 4 tasks, 4 images
 
 
 def datasets(cfg: TrainConfig, image_size: int, data: str | Path | None = None) -> tuple:
@@ -37,7 +37,7 @@ def train_run(cfg: TrainConfig, out: str | Path, data: str | Path | None = None)
     seed_everything(cfg.seed)  # the model's random init
     model = build_mimo(cfg.model_preset, **cfg.model_overrides)
     train_set, val_set = datasets(cfg, model.config.image_size, data)
-    probe = [val_set[i] for i in range(min(SNAPSHOT_SAMPLES, len(val_set)))]
+    probe = [val_set[i] for i in SNAPSHOT_INDICES if i < len(val_set)]
 
     def evaluate_fn(m) -> dict:
         if not trainer.sharded:  # snapshots need the whole model on one rank
