@@ -94,7 +94,9 @@ def test_forward_shapes_for_each_prompt_kind(nano, prompts):
     batch = make_batch(answers, [prompts, [], prompts[:1]])
     out = nano(batch)
     assert torch.isfinite(out.loss) and out.ce_loss > 0 and out.bce_loss > 0 and out.dice_loss > 0
-    expected = out.ce_loss + 2.0 * out.bce_loss + 0.5 * out.dice_loss
+    c = nano.config
+    assert (c.ce_weight, c.bce_weight, c.dice_weight) == (1.0, 0.5, 2.0)  # nano weights Dice up (config.py)
+    expected = out.ce_loss + 0.5 * out.bce_loss + 2.0 * out.dice_loss
     assert torch.allclose(out.loss, expected)
     assert [tuple(m.shape) for m in out.pred_masks] == [(1, S, S), (2, S, S), (0, S, S)]  # one mask per [SEG]
     assert out.logits.shape[:2] == (3, out.logits.shape[1]) and out.logits.shape[2] == len(nano.tokenizer)

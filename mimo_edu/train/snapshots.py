@@ -41,7 +41,7 @@ def read_snapshots(out_dir: str | Path) -> dict[int, dict]:
     for path in sorted((Path(out_dir) / SNAPSHOT_DIR).glob("step-*.npz")):
         if path.name.endswith(".tmp.npz"):
             continue
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             ids = [str(i) for i in data["ids"]]
             probs = [data[f"sample_{i}"].astype(np.float32) / 255 for i in range(len(ids))]
         steps[int(path.stem.split("-")[1])] = {"ids": ids, "probs": probs}
