@@ -145,8 +145,8 @@ def test_drag_a_box_in_jupyterlab_and_get_a_grounded_answer(lab):
             assert masks > 0, "the answer grounded no term, so no overlay was drawn"
             titles = [app.locator(".mimo-answer .mimo-term").nth(k).get_attribute("title") for k in range(masks)]
             pixels = sum(int(re.search(r"(\d+) pixels", t).group(1)) for t in titles)  # "mask k: N pixels"
-            if pixels:  # the overlay changes the picture only where a mask covers pixels
-                expect(picture).not_to_have_attribute("src", before)
+            assert pixels > 0, "every grounded mask is empty, so the overlay cannot show"
+            expect(picture).not_to_have_attribute("src", before)  # the overlay changed the picture
             page.screenshot(path=str(ARTIFACTS / "browser_06_box.png"))
 
             app.get_by_role("button", name="Point +", exact=True).click()  # the canvas replaces the box view
