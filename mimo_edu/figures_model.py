@@ -112,8 +112,8 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
     hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
-    sparse = model.grounding(model._seg_features(hidden, enc.input_ids))  # (K_total, 1, 256)
-    image_embeddings = model.image_embeddings(images)  # (B, 256, h, w)
+    sparse = model.grounding(model._seg_features(hidden, enc.input_ids))  # (K_total, 1, D)
+    image_embeddings = model.image_embeddings(images)  # (B, D, h, w)
     first = int(seg_at[0].sum())
     masks = model.segmenter.decode(image_embeddings[:1], sparse[:first], model.config.image_size)
     return {
@@ -125,8 +125,8 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
         "LLM input embeddings (B, L, H)": embeds,
         "LLM hidden states (B, L, H)": hidden,
         "hidden states at [SEG] (K, H)": hidden[seg_at],
-        "grounding MLP -> SAM prompts (K, 1, 256)": sparse,
-        "SAM image embeddings (B, 256, h, w)": image_embeddings,
+        "grounding MLP -> SAM prompts (K, 1, D)": sparse,
+        "SAM image embeddings (B, D, h, w)": image_embeddings,
         "mask logits of sample 0 (K_0, S, S)": masks,
         "_labels": enc.labels,
         "_instruction": enc.instruction_mask,

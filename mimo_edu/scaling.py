@@ -112,6 +112,7 @@ class ModelShape:
     sam_window: int  # 0: global attention in every block
     sam_global_blocks: int
     frame: int  # side of the predicted masks (the model's frame)
+    sam_prompt_dim: int = 256  # D: width of SAM's prompts and mask decoder
 
     @classmethod
     def from_config(cls, c: MIMOConfig) -> "ModelShape":
@@ -124,7 +125,7 @@ class ModelShape:
             llm_heads=c.llm.num_heads,
             vocab=c.llm.vocab_size,
             lora_targets=len(c.lora_targets) if c.lora_rank > 0 else 0,
-            image_tokens=c.vision.num_patches,
+            image_tokens=c.vision.image_tokens,
             tokens_per_prompt=c.tokens_per_prompt,
             aligner_dim=c.aligner_dim if c.use_aligner else 0,
             clip_tokens=c.vision.num_patches + 1,
@@ -137,6 +138,7 @@ class ModelShape:
             sam_window=s.window_size,
             sam_global_blocks=len(s.global_attn_indexes) if s.window_size else s.encoder_depth,
             frame=c.image_size,
+            sam_prompt_dim=s.prompt_dim,
         )
 
 
@@ -227,11 +229,11 @@ def aligner_bytes(shape: ModelShape, s: int, b: int) -> float:
 
 
 def mask_decoder_bytes(shape: ModelShape, masks: float) -> float:
-    """Per mask: 2 two-way blocks x ~12 tensors of (g*g, 256) in bf16 (g = SAM grid), the upscaling
-    path ~6 tensors of (32, 4g, 4g) in bf16, and ~6 fp32 (frame, frame) tensors for the upsampled
-    logits, sigmoid, BCE and Dice: 2*12*g*g*256*2 + 6*32*(4g)**2*2 + 6*frame**2*4 bytes."""
-    g = shape.sam_grid
-    per_mask = 2 * 12 * g * g * 256 * 2 + 6 * 32 * (4 * g) ** 2 * 2 + 6 * shape.frame**2 * 4
+    """Per mask: 2 two-way blocks x ~12 tensors of (g*g, D) in bf16 (g = SAM grid, D = 256 in SAM), the
+    upscaling path ~6 tensors of (D/8, 4g, 4g) in bf16, and ~6 fp32 (frame, frame) tensors for the
+    upsampled logits, sigmoid, BCE and Dice: 2*12*g*g*D*2 + 6*(D/8)*(4g)**2*2 + 6*frame**2*4 bytes."""
+    g, d = shape.sam_grid, shape.sam_prompt_dim
+    per_mask = 2 * 12 * g * g * d * 2 + 6 * (d // 8) * (4 * g) ** 2 * 2 + 6 * shape.frame**2 * 4
     return masks * per_mask
 
 

@@ -9,17 +9,20 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import mimo_edu
-from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, REGION_TOKEN, SEG_TOKEN, VisualPrompt
+from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN, VisualPrompt
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.cli import params_table
+from mimo_edu.model.config import VisionConfig
 from mimo_edu.model.tokenizer import (
     NANO_TOKENIZER_DIR,
     decode_answer,
     encode_answer,
+    encode_user_text,
     load_tokenizer,
     train_nano_tokenizer,
 )
+from mimo_edu.model.vision import merge_patches
 
 S = 128
 
@@ -105,7 +108,7 @@ def test_forward_shapes_for_each_prompt_kind(nano, prompts):
     per_prompt = nano.config.tokens_per_prompt
     region_id, image_id = nano.template.region_id, nano.template.image_id
     assert (enc.input_ids == region_id).sum(1).tolist() == [per_prompt * len(prompts), 0, per_prompt]
-    assert (enc.input_ids == image_id).sum(1).tolist() == [nano.config.vision.num_patches] * 3
+    assert (enc.input_ids == image_id).sum(1).tolist() == [nano.config.vision.image_tokens] * 3
 
 
 def test_region_tokens_depend_on_where_the_prompt_is(nano):
@@ -232,7 +235,7 @@ def test_user_typed_special_tokens_are_text(nano):
     t = nano.template
     ids, _ = t.encode_prompt(f"Segment {SEG_TOKEN} {IMAGE_TOKEN} {REGION_TOKEN} <p>x</p>", num_prompts=0)
     assert ids.count(t.seg_id) == 0
-    assert ids.count(t.image_id) == nano.config.vision.num_patches  # only the template's own
+    assert ids.count(t.image_id) == nano.config.vision.image_tokens  # only the template's own
     assert ids.count(t.region_id) == 0
     # a question full of [SEG] with an answer without one needs no mask
     batch = make_batch(["No."], [[]], questions=[f"Is there a [SEG]? {SEG_TOKEN}{SEG_TOKEN}"])
@@ -318,6 +321,33 @@ def test_nano_tokenizer_is_the_trained_asset_and_training_is_deterministic():
     assert (NANO_TOKENIZER_DIR / "tokenizer.json").is_file()
 
 
+def test_a_grounded_term_has_the_same_tokens_in_the_answer_as_in_the_question():
+    """Copying a term from the question is repeating its tokens: `<p>` takes the space before the term."""
+    tok = load_tokenizer()
+    question = encode_user_text(tok, "Segment the right kidney and the liver.")
+    answer = encode_answer(tok, "Sure, the <p>right kidney</p> [SEG] and the <p>liver</p> [SEG].")
+    open_id, close_id = tok.convert_tokens_to_ids(PHRASE_START), tok.convert_tokens_to_ids(PHRASE_END)
+    starts = [i for i, t in enumerate(answer) if t == open_id]
+    terms = [answer[i + 1 : answer.index(close_id, i)] for i in starts]
+    assert terms == [encode_user_text(tok, " right kidney"), encode_user_text(tok, " liver")]
+    for term in terms:
+        assert any(question[i : i + len(term)] == term for i in range(len(question)))
+    for text in ("<p>liver</p> [SEG] first.", "Sure, [SEG].", "No, the <p>o</p> [SEG] has no cysts."):
+        assert decode_answer(tok, encode_answer(tok, text)) == text
+
+
+def test_merge_patches_concatenates_neighbouring_patches():
+    patches = torch.arange(2 * 16 * 3).view(2, 16, 3)  # (B, 4 x 4 grid, C)
+    merged = merge_patches(patches, 2)  # (B, 4, 4 * C)
+    assert merged.shape == (2, 4, 12)
+    grid = patches.view(2, 4, 4, 3)
+    assert merged[1, 1].tolist() == torch.cat([grid[1, 0, 2], grid[1, 0, 3], grid[1, 1, 2], grid[1, 1, 3]]).tolist()
+    assert sorted(merged.flatten().tolist()) == sorted(patches.flatten().tolist())  # nothing lost
+    assert merge_patches(patches, 1) is patches
+    with pytest.raises(MimoError, match="divisor of the patch grid"):
+        build_mimo("nano", vision=VisionConfig(merge=3))
+
+
 def test_params_table_for_nano():
     table = params_table("nano")
     total = float(re.search(r"MIMO total\s+([\d.]+) M", table).group(1))
@@ -336,8 +366,9 @@ def test_batched_decode_matches_segment_anythings_mask_decoder(nano):
     """Segmenter.decode batches over images; each image's masks equal MaskDecoder's own call."""
     seg = nano.segmenter
     torch.manual_seed(0)
-    embeddings = torch.randn(2, 256, 16, 16)
-    sparse = torch.randn(3, 1, 256)
+    D = nano.config.segmenter.prompt_dim
+    embeddings = torch.randn(2, D, 16, 16)
+    sparse = torch.randn(3, 1, D)
     image_index = torch.tensor([0, 1, 1])
     with torch.no_grad():
         batched = seg.decode(embeddings, sparse, S, image_index)  # (3, S, S)

@@ -60,7 +60,7 @@ class Predictor:
     def reset_image(self) -> None:
         """Forget the image and its embedding."""
         self.image: np.ndarray | None = None  # (H, W, 3) uint8
-        self.embedding: torch.Tensor | None = None  # (1, 256, h, w)
+        self.embedding: torch.Tensor | None = None  # (1, D, h, w)
 
     @torch.no_grad()
     def set_image(self, image: np.ndarray) -> None:
@@ -71,7 +71,7 @@ class Predictor:
         image = to_rgb(image, "image")
         pixels = torch.tensor(image).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W), as MIMO.generate makes it
         frame, _ = self.model._to_frame(pixels.to(self.model.device, self.model.vision.clip.dtype), [[]])  # (1, 3, S, S)
-        self.embedding = self.model.image_embeddings(frame)  # (1, 256, h, w)
+        self.embedding = self.model.image_embeddings(frame)  # (1, D, h, w)
         self.image = image
 
     @property

@@ -80,7 +80,7 @@ def load_paper_parts(config: MIMOConfig, paths: PaperPaths) -> tuple:
     load_sam_state(sam, paths.sam_checkpoint, f"Download {SAM_URL} and put it at {paths.sam_checkpoint}.")
     config = replace(
         config,
-        vision=VisionConfig.from_hf(clip.config, config.vision.select_layer),
+        vision=VisionConfig.from_hf(clip.config, config.vision.select_layer, config.vision.merge),
         llm=LLMConfig.from_hf(llm.config),
     )
     return config, tokenizer, clip, llm, sam

@@ -44,6 +44,11 @@ class VisionConfig:
     patch_size: int = 16
     image_size: int = 128  # CLIP input side; images are resized to it
     select_layer: int = -1  # hidden state whose patch tokens feed the LLM (LLaVA/LISA use -2)
+    merge: int = 1  # each LLM image token concatenates merge x merge neighbouring patches (MiniGPT-v2); 1: LLaVA
+
+    def __post_init__(self) -> None:
+        if self.merge < 1 or self.grid % self.merge:
+            raise MimoError(f"VisionConfig.merge {self.merge} must be a positive divisor of the patch grid {self.grid}.")
 
     @property
     def grid(self) -> int:
@@ -52,6 +57,11 @@ class VisionConfig:
     @property
     def num_patches(self) -> int:
         return self.grid**2
+
+    @property
+    def image_tokens(self) -> int:
+        """<image> tokens in the LLM input: one per merge x merge block of patches."""
+        return (self.grid // self.merge) ** 2
 
     def to_hf(self) -> CLIPVisionConfig:
         return CLIPVisionConfig(
@@ -65,7 +75,7 @@ class VisionConfig:
         )
 
     @classmethod
-    def from_hf(cls, hf: CLIPVisionConfig, select_layer: int) -> "VisionConfig":
+    def from_hf(cls, hf: CLIPVisionConfig, select_layer: int, merge: int = 1) -> "VisionConfig":
         return cls(
             hf.hidden_size,
             hf.num_hidden_layers,
@@ -74,6 +84,7 @@ class VisionConfig:
             hf.patch_size,
             hf.image_size,
             select_layer,
+            merge,
         )
 
 
@@ -135,6 +146,7 @@ class SegmenterConfig:
     global_attn_indexes: tuple[int, ...] = ()
     window_size: int = 0  # 0: global attention in every block
     decoder_mlp_dim: int = 512
+    prompt_dim: int = 256  # width of SAM's prompts, image embedding and mask decoder (SAM and LiteMedSAM: 256)
     pixel_mean: tuple[float, float, float] = SAM_MEAN
     pixel_std: tuple[float, float, float] = SAM_STD
 
@@ -214,13 +226,20 @@ def nano_config() -> MIMOConfig:
     settles on empty masks (most pixels are background) before the [SEG] prompts mean anything; at
     250 steps LISA's weights gave Dice 0.00 on every task, these 0.18-0.46.
     """
-    return MIMOConfig(preset="nano", bce_weight=0.5, dice_weight=2.0)
+    return MIMOConfig(
+        preset="nano",
+        vision=VisionConfig(merge=2),
+        segmenter=SegmenterConfig(prompt_dim=128),
+        bce_weight=0.5,
+        dice_weight=2.0,
+    )
 
 
 def lite_config() -> MIMOConfig:
     """nano with LiteMedSAM (pretrained TinyViT at 256 px, frozen) as the segmenter."""
     return MIMOConfig(
         preset="lite",
+        vision=VisionConfig(merge=2),
         segmenter=SegmenterConfig(
             encoder="tiny_vit",
             image_size=256,

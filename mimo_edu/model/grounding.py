@@ -13,18 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mimo_edu.model.segmenter import PROMPT_DIM
-
 
 class GroundingHead(nn.Module):
-    """LISA's text_hidden_fcs: Linear(H, H) - ReLU - Linear(H, 256), one sparse SAM prompt per `[SEG]`."""
+    """LISA's text_hidden_fcs: Linear(H, H) - ReLU - Linear(H, D), one sparse SAM prompt per `[SEG]`
+    (D = SAM's prompt width, 256 in SAM)."""
 
-    def __init__(self, llm_dim: int) -> None:
+    def __init__(self, llm_dim: int, prompt_dim: int = 256) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(llm_dim, llm_dim), nn.ReLU(), nn.Linear(llm_dim, PROMPT_DIM))
+        self.mlp = nn.Sequential(nn.Linear(llm_dim, llm_dim), nn.ReLU(), nn.Linear(llm_dim, prompt_dim))
 
     def forward(self, seg_hidden: torch.Tensor) -> torch.Tensor:
-        return self.mlp(seg_hidden)[:, None]  # (K, H) -> (K, 1, 256)
+        return self.mlp(seg_hidden)[:, None]  # (K, H) -> (K, 1, D)
 
 
 def seg_positions(input_ids: torch.Tensor, seg_id: int) -> torch.Tensor:

@@ -33,7 +33,7 @@ from mimo_edu.model.language import add_lora, build_llm, is_embedding_param, is_
 from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
-from mimo_edu.model.vision import VisionTower, projector
+from mimo_edu.model.vision import VisionTower, merge_patches, projector
 from mimo_edu.utils import state_mismatch
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.json", "model.safetensors", "tokenizer"
@@ -82,7 +82,7 @@ class MIMO(nn.Module):
         self.tokenizer = tokenizer  # None only for structure-only builds (meta device)
         H = config.llm.hidden_size
         self.vision = VisionTower(config.vision, clip)
-        self.projector = projector(config.vision.hidden_size, H)
+        self.projector = projector(config.vision.hidden_size * config.vision.merge**2, H)
         self.prompt_encoder = VisualPromptEncoder(
             config.vision.hidden_size, H, config.image_size, config.vision.grid, config.prompt_points
         )
@@ -93,10 +93,10 @@ class MIMO(nn.Module):
         if config.lora_rank > 0:
             add_lora(self.llm, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_targets)
         self.segmenter = Segmenter(config.segmenter, sam)
-        self.grounding = GroundingHead(H)
+        self.grounding = GroundingHead(H, config.segmenter.prompt_dim)
         self.template = (
             ConversationTemplate(
-                tokenizer, config.vision.num_patches, config.tokens_per_prompt, config.system_prompt
+                tokenizer, config.vision.image_tokens, config.tokens_per_prompt, config.system_prompt
             )
             if tokenizer is not None
             else None
@@ -149,7 +149,7 @@ class MIMO(nn.Module):
     # ---- the data flow -----------------------------------------------------------------------
 
     def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        """SAM image embeddings (B, 256, h, w) of images (B, 3, H, W) in [0, 1]; cache them when SAM is frozen."""
+        """SAM image embeddings (B, D, h, w) of images (B, 3, H, W) in [0, 1]; cache them when SAM is frozen."""
         return self.segmenter.image_embeddings(images.to(self.device))
 
     def _embed_inputs(
@@ -161,7 +161,7 @@ class MIMO(nn.Module):
     ) -> torch.Tensor:
         """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner."""
         patches = self.vision(images)  # (B, N, C_clip)
-        image_tokens = self.projector(patches)  # (B, N, H)
+        image_tokens = self.projector(merge_patches(patches, self.config.vision.merge))  # (B, N / merge^2, H)
         region_tokens = self.prompt_encoder(patches, prompts)  # (P * T, H)
         embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, H)
         image_mask = input_ids == self.template.image_id
@@ -189,7 +189,7 @@ class MIMO(nn.Module):
     def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
         """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
 
-        `image_embeddings` (B, 256, h, w) skips the SAM image encoder (e.g. cached LiteMedSAM embeddings).
+        `image_embeddings` (B, D, h, w) skips the SAM image encoder (e.g. cached LiteMedSAM embeddings).
         """
         c = self.config
         images = batch["images"].to(self.device, self.vision.clip.dtype)  # (B, 3, H, W)
@@ -218,7 +218,7 @@ class MIMO(nn.Module):
                     f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
                     f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
                 )
-        sparse = self.grounding(self._seg_features(hidden, input_ids))  # (K, 1, 256), K = all [SEG] of the batch
+        sparse = self.grounding(self._seg_features(hidden, input_ids))  # (K, 1, D), K = all [SEG] of the batch
         pred = logits.new_zeros(0, c.image_size, c.image_size)
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
@@ -250,7 +250,7 @@ class MIMO(nn.Module):
 
         image: (H, W, 3) uint8 array (other arrays are converted, see `to_rgb`) or (3, H, W) float tensor
         in [0, 1]; prompts (one or a list) in its pixels.
-        image_embedding: (1, 256, h, w) precomputed by `image_embeddings`, to skip the SAM image encoder.
+        image_embedding: (1, D, h, w) precomputed by `image_embeddings`, to skip the SAM image encoder.
         """
         pixels = self._image_tensor(image)  # (1, 3, H, W)
         height, width = pixels.shape[-2:]
@@ -291,7 +291,7 @@ class MIMO(nn.Module):
                 image_embedding = self.image_embeddings(images)
             answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
             hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
-            sparse = self.grounding(self._seg_features(hidden, answer_ids))  # (K, 1, 256)
+            sparse = self.grounding(self._seg_features(hidden, answer_ids))  # (K, 1, D)
             mask_logits = self.segmenter.decode(
                 image_embedding.to(self.device, sparse.dtype), sparse, self.config.image_size
             )

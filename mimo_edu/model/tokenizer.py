@@ -25,9 +25,32 @@ ANSWER_MARKERS = re.compile(f"({re.escape(SEG_TOKEN)}|{re.escape(PHRASE_START)}|
 TEMPLATE_TEXTS = ("USER:", " ASSISTANT:")
 
 
+def answer_pieces(answer: str) -> list[str]:
+    """`answer` split into markers and plain text, spaced as `encode_answer` tokenises it.
+
+    A space before `<p>` moves behind it, so a term reads " left kidney" after `<p>` as it does in the
+    question ("Segment the left kidney."): copying a term then means repeating the question's tokens.
+    The space in `</p> [SEG]` is dropped, so the state that predicts `[SEG]` is the one at `</p>`.
+    """
+    pieces = [p for p in ANSWER_MARKERS.split(" " + answer) if p]
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        after = pieces[i + 1] if i + 1 < len(pieces) else ""
+        before = out[-1] if out else ""
+        if piece.isspace() and before == PHRASE_END and after == SEG_TOKEN:
+            continue
+        if before == PHRASE_START and not ANSWER_MARKERS.fullmatch(piece):
+            piece = " " + piece.lstrip(" ")
+        if after == PHRASE_START and not ANSWER_MARKERS.fullmatch(piece):
+            piece = piece.rstrip(" ")
+        if piece:
+            out.append(piece)
+    return out
+
+
 def text_pieces(text: str) -> list[str]:
     """The plain-text pieces of `text` between answer markers, as `encode_answer` sees them."""
-    return [p for p in ANSWER_MARKERS.split(" " + text) if p and not ANSWER_MARKERS.fullmatch(p)]
+    return [p for p in answer_pieces(text) if not ANSWER_MARKERS.fullmatch(p)]
 
 
 def train_nano_tokenizer(texts: list[str], vocab_size: int = 768) -> PreTrainedTokenizerFast:
@@ -81,27 +104,22 @@ def encode_user_text(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]
 
 
 def encode_answer(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:
-    """Token ids of an answer: `[SEG]`, `<p>`, `</p>` become their tokens, everything else is plain text.
-
-    The space in `</p> [SEG]` gets no token of its own, so the state that predicts `[SEG]` is the one
-    at `</p>`, which has just read the term (`decode_answer` puts the space back).
-    """
+    """Token ids of an answer: `[SEG]`, `<p>`, `</p>` become their tokens, the rest is plain text
+    spaced as `answer_pieces` says (`decode_answer` undoes the spacing)."""
     ids: list[int] = []
-    pieces = ANSWER_MARKERS.split(" " + answer)
-    for i, piece in enumerate(pieces):
+    for piece in answer_pieces(answer):
         if ANSWER_MARKERS.fullmatch(piece):
             ids.append(tokenizer.convert_tokens_to_ids(piece))
-        elif piece.isspace() and pieces[i - 1] == PHRASE_END and pieces[i + 1] == SEG_TOKEN:
-            continue
-        elif piece:
+        else:
             ids += encode_user_text(tokenizer, piece)
     return ids
 
 
 def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> str:
     """Answer ids -> text, keeping `<p>`, `</p>` and `[SEG]`; the inverse of `encode_answer`."""
-    text = tokenizer.decode(ids, skip_special_tokens=False).strip()
-    return text.replace(f"{PHRASE_END}{SEG_TOKEN}", f"{PHRASE_END} {SEG_TOKEN}")
+    text = tokenizer.decode(ids, skip_special_tokens=False)
+    text = re.sub(rf"\s*{re.escape(PHRASE_START)}\s*", f" {PHRASE_START}", text)
+    return text.replace(f"{PHRASE_END}{SEG_TOKEN}", f"{PHRASE_END} {SEG_TOKEN}").strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Vision tower: CLIP ViT patch tokens, and the projector into the LLM width (LLaVA-1.5's 2-layer MLP)."""
+"""Vision tower: CLIP ViT patch tokens, the merge of neighbouring patches (MiniGPT-v2), and the projector
+into the LLM width (LLaVA-1.5's 2-layer MLP)."""
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,17 @@ class VisionTower(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and trains):
             out = self.clip(pixel_values=pixels, output_hidden_states=True)
         return out.hidden_states[self.config.select_layer][:, 1:]  # (B, N, C_clip)
+
+
+def merge_patches(patches: torch.Tensor, merge: int) -> torch.Tensor:
+    """(B, N, C) patch tokens on a square grid -> (B, N / merge^2, merge^2 * C): each merge x merge block
+    of neighbouring patches becomes one token, its features concatenated (nothing is averaged away)."""
+    if merge == 1:
+        return patches
+    B, N, C = patches.shape
+    g = int(N**0.5)
+    blocks = patches.view(B, g // merge, merge, g // merge, merge, C).permute(0, 1, 3, 2, 4, 5)
+    return blocks.reshape(B, N // merge**2, merge**2 * C)
 
 
 def projector(in_dim: int, out_dim: int) -> nn.Sequential:
