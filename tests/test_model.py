@@ -13,7 +13,8 @@ from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_T
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.cli import params_table
-from mimo_edu.model.config import VisionConfig
+from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config
+from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import (
     NANO_TOKENIZER_DIR,
     decode_answer,
@@ -362,27 +363,33 @@ def test_no_cuda_calls_in_the_package():
     assert offenders == []
 
 
-def test_batched_decode_matches_segment_anythings_mask_decoder(nano):
-    """Segmenter.decode batches over images; each image's masks equal MaskDecoder's own call."""
-    seg = nano.segmenter
+@pytest.mark.parametrize("to_mask_token", [False, True])
+def test_batched_decode_matches_segment_anythings_mask_decoder(to_mask_token):
+    """Segmenter.decode batches over images; each mask equals MaskDecoder's own call (with the prompt
+    added to the mask token's weight when `prompt_to_mask_token` is on)."""
     torch.manual_seed(0)
-    D = nano.config.segmenter.prompt_dim
-    embeddings = torch.randn(2, D, 16, 16)
-    sparse = torch.randn(3, 1, D)
+    seg = Segmenter(SegmenterConfig(prompt_dim=128, prompt_to_mask_token=to_mask_token))
+    embeddings = torch.randn(2, 128, 16, 16)
+    sparse = torch.randn(3, 1, 128)
     image_index = torch.tensor([0, 1, 1])
+    decoder = seg.sam.mask_decoder
     with torch.no_grad():
         batched = seg.decode(embeddings, sparse, S, image_index)  # (3, S, S)
         _, dense = seg.sam.prompt_encoder(points=None, boxes=None, masks=None)
-        for i in (0, 1):
-            low_res, _ = seg.sam.mask_decoder(
+        token = decoder.mask_tokens.weight[0].clone()
+        for k, i in enumerate(image_index.tolist()):
+            decoder.mask_tokens.weight[0] = token + sparse[k, 0] if to_mask_token else token
+            low_res, _ = decoder(
                 image_embeddings=embeddings[i : i + 1],
                 image_pe=seg.sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse[image_index == i],
+                sparse_prompt_embeddings=sparse[k : k + 1],
                 dense_prompt_embeddings=dense,
                 multimask_output=False,
             )
-            reference = torch.nn.functional.interpolate(low_res, size=(S, S), mode="bilinear")[:, 0]
-            torch.testing.assert_close(batched[image_index == i], reference, atol=1e-5, rtol=1e-4)
+            reference = torch.nn.functional.interpolate(low_res, size=(S, S), mode="bilinear")[0, 0]
+            torch.testing.assert_close(batched[k], reference, atol=1e-5, rtol=1e-4)
+        decoder.mask_tokens.weight[0] = token
+    assert nano_config().segmenter.prompt_to_mask_token and not paper_config().segmenter.prompt_to_mask_token
 
 
 def test_seg_features_average_the_grounded_phrase():

@@ -118,7 +118,8 @@ class Segmenter(nn.Module):
 
         Prompt k reads image `image_index[k]` (default: all read image 0). This is segment-anything's
         `MaskDecoder.predict_masks` with `multimask_output=False`, batched over images: one call of the
-        two-way transformer serves every prompt of a batch.
+        two-way transformer serves every prompt of a batch. With `config.prompt_to_mask_token` each
+        prompt is also added to its mask token, the token whose output weighs the mask (nano).
         """
         decoder, prompt_encoder = self.sam.mask_decoder, self.sam.prompt_encoder
         K = len(sparse)
@@ -126,7 +127,11 @@ class Segmenter(nn.Module):
             image_index = torch.zeros(K, dtype=torch.long, device=sparse.device)
         _, dense = prompt_encoder(points=None, boxes=None, masks=None)  # (1, D, h, w): "no mask"
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])  # (1 + 4, D)
-        tokens = torch.cat([output_tokens.expand(K, -1, -1), sparse], dim=1)  # (K, 5 + n, D)
+        output_tokens = output_tokens.expand(K, -1, -1)  # (K, 5, D)
+        if self.config.prompt_to_mask_token:
+            single = sparse.sum(1, keepdim=True) * (torch.arange(5, device=sparse.device) == 1)[:, None]  # (K, 5, D)
+            output_tokens = output_tokens + single
+        tokens = torch.cat([output_tokens, sparse], dim=1)  # (K, 5 + n, D)
         src = image_embeddings[image_index] + dense  # (K, D, h, w)
         pos = prompt_encoder.get_dense_pe().expand(K, -1, -1, -1)  # (K, D, h, w)
         hs, src = decoder.transformer(src, pos, tokens)  # (K, 5 + n, D), (K, h * w, D)
