@@ -130,6 +130,25 @@ def test_real_generator_batch_flows_through(nano):
     assert [len(m) for m in out.pred_masks] == [len(m) for m in batch["masks"]]
 
 
+def test_samples_that_share_an_image_encode_it_once(nano, monkeypatch):
+    from mimo_edu.data import collate, generate_samples
+    from mimo_edu.model import mimo as mimo_module
+
+    batch = collate(generate_samples(8, seed=1, image_size=S))  # 2 images x 4 tasks
+    images, index = mimo_module.unique_images(torch.stack([batch["images"][0], batch["images"][4], batch["images"][0]]))
+    assert len(images) == 2 and index.tolist() == [0, 1, 0]
+    encoded = []
+    hook = nano.segmenter.sam.image_encoder.register_forward_hook(lambda m, i, o: encoded.append(len(o)))
+    with torch.no_grad():
+        shared = nano(batch)
+        monkeypatch.setattr(mimo_module, "unique_images", lambda x: (x, torch.arange(len(x))))
+        separate = nano(batch)
+    hook.remove()
+    assert encoded == [2, 8]
+    torch.testing.assert_close(shared.loss, separate.loss)
+    torch.testing.assert_close(shared.logits, separate.logits)
+
+
 def test_mask_count_mismatch_is_a_data_error(nano):
     batch = make_batch(["The <p>liver</p> [SEG]."], [[]])
     batch["masks"] = [torch.zeros(2, S, S, dtype=torch.bool)]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mimo_edu.data import MIMOSegSynth
 from mimo_edu.errors import CheckpointError
 from mimo_edu.train.checkpoint import LATEST, frozen_fingerprint, latest_checkpoint
 from mimo_edu.train.config import TrainConfig, get_preset
@@ -95,6 +96,17 @@ def test_sampler_shards_ranks_and_replays_from_any_step():
     resumed = iter(StepBatchSampler(n, batch, accum, seed=3, rank=0, world_size=world, start_step=2))
     assert [next(resumed) for _ in range(accum)] == step2
     assert StepBatchSampler(n, batch, accum, seed=4).indices(0, 0) != StepBatchSampler(n, batch, accum, seed=3).indices(0, 0)
+
+
+def test_sampler_keeps_the_samples_of_one_image_together():
+    sampler = StepBatchSampler(24, 8, 1, seed=0, group=4)
+    for step in range(3):
+        batch = sampler.indices(step, 0)
+        assert [i // 4 for i in batch] == [batch[0] // 4] * 4 + [batch[4] // 4] * 4  # two whole images
+    assert sorted(i for s in range(3) for i in sampler.indices(s, 0)) == list(range(24))
+    assert sorted(StepBatchSampler(10, 5, 1, seed=0, group=4).indices(0, 0) + StepBatchSampler(
+        10, 5, 1, seed=0, group=4).indices(1, 0)) == list(range(10))  # a short last run still counts
+    assert MIMOSegSynth(8).samples_per_image == 4
 
 
 def test_resume_after_interruption_replays_the_same_losses(tmp_path):

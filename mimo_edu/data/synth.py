@@ -130,6 +130,11 @@ class MIMOSegSynth(Dataset):
     def __len__(self) -> int:
         return self.num
 
+    @property
+    def samples_per_image(self) -> int:
+        """Consecutive samples that share one image (one per task)."""
+        return len(self.tasks)
+
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < self.num:
             raise IndexError(f"sample {index} is outside this {self.num}-sample dataset")

@@ -66,6 +66,19 @@ class GroundedAnswer:
         return " ".join(ANSWER_MARKERS.sub(" ", self.text).split()).replace(" .", ".").replace(" ,", ",")
 
 
+def unique_images(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B, 3, H, W) -> the distinct ones (U, 3, H, W) and the index of each sample's image (B,)."""
+    kept: list[torch.Tensor] = []
+    index = []
+    for image in images:
+        same = next((u for u, k in enumerate(kept) if torch.equal(image, k)), None)
+        if same is None:
+            same = len(kept)
+            kept.append(image)
+        index.append(same)
+    return torch.stack(kept), torch.tensor(index, device=images.device)
+
+
 class MIMO(nn.Module):
     """The whole model. Parts are built from `config` unless given (pretrained CLIP, Llama or SAM)."""
 
@@ -158,9 +171,15 @@ class MIMO(nn.Module):
         prompts: list[list[VisualPrompt]],
         input_ids: torch.Tensor,
         instruction: torch.Tensor,
+        image_of: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner."""
-        patches = self.vision(images)  # (B, N, C_clip)
+        """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner.
+
+        `image_of` (B,) says which of the U images (U, 3, S, S) each sample reads (default: image b).
+        """
+        patches = self.vision(images)  # (U, N, C_clip)
+        if image_of is not None:
+            patches = patches[image_of]  # (B, N, C_clip)
         image_tokens = self.projector(merge_patches(patches, self.config.vision.merge))  # (B, N / merge^2, H)
         region_tokens = self.prompt_encoder(patches, prompts)  # (P * T, H)
         embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, H)
@@ -201,7 +220,8 @@ class MIMO(nn.Module):
         enc = self.template.encode_batch(batch["questions"], batch["answers"], [len(ps) for ps in prompts])
         input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
 
-        embeds = self._embed_inputs(images, prompts, input_ids, enc.instruction_mask.to(self.device))
+        images, image_of = unique_images(images)  # (U, 3, S, S), (B,): a shared image is encoded once
+        embeds = self._embed_inputs(images, prompts, input_ids, enc.instruction_mask.to(self.device), image_of)
         hidden = self.llm.model(
             inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
         ).last_hidden_state
@@ -223,7 +243,7 @@ class MIMO(nn.Module):
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
             if image_embeddings is None:
-                image_embeddings = self.image_embeddings(images)
+                image_embeddings = self.image_embeddings(images)[image_of]  # (B, D, h, w)
             image_index = torch.arange(len(counts), device=self.device).repeat_interleave(seg_at.sum(1))  # (K,)
             pred = self.segmenter.decode(
                 image_embeddings.to(self.device, sparse.dtype), sparse, c.image_size, image_index

@@ -4,6 +4,11 @@ Sample positions are laid out as (step, micro-step, rank, slot) and position p
 reads `perm[p % N]`, where `perm` is a fresh permutation of the dataset for
 every epoch p // N, drawn from a generator seeded with (seed, epoch). Resuming
 at step k therefore reads exactly the batches the uninterrupted run would have.
+
+With `group` > 1 the permutation shuffles runs of `group` consecutive indices and
+keeps each run together: MIMOSeg-synth's samples of one image then share a batch
+(as MIMOSeg asks several questions about one image), so the image is rendered and
+encoded once for all of them.
 """
 
 from collections.abc import Iterator
@@ -16,17 +21,19 @@ class StepBatchSampler(Sampler[list[int]]):
     """Yields this rank's index list for every micro-step from `start_step` on."""
 
     def __init__(self, num_samples: int, batch_size: int, grad_accum: int, seed: int,
-                 rank: int = 0, world_size: int = 1, start_step: int = 0):
+                 rank: int = 0, world_size: int = 1, start_step: int = 0, group: int = 1):
         if num_samples < 1:
             raise ValueError("the training set is empty")
-        self.n, self.batch_size, self.grad_accum = num_samples, batch_size, grad_accum
+        self.n, self.batch_size, self.grad_accum, self.group = num_samples, batch_size, grad_accum, group
         self.seed, self.rank, self.world_size, self.start_step = seed, rank, world_size, start_step
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)  # cache of the current epoch's permutation
 
     def _perm(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(self.n, generator=generator)
+            runs = torch.randperm(-(-self.n // self.group), generator=generator)  # (ceil(N / group),)
+            order = (runs[:, None] * self.group + torch.arange(self.group)).flatten()
+            self._epoch, self._order = epoch, order[order < self.n]
         return self._order
 
     def indices(self, step: int, micro: int) -> list[int]:
