@@ -107,6 +107,12 @@ def test_sampler_keeps_the_samples_of_one_image_together():
     assert sorted(StepBatchSampler(10, 5, 1, seed=0, group=4).indices(0, 0) + StepBatchSampler(
         10, 5, 1, seed=0, group=4).indices(1, 0)) == list(range(10))  # a short last run still counts
     assert MIMOSegSynth(8).samples_per_image == 4
+    toy = ToyData(n=16)
+    toy.samples_per_image = 4
+    for same_image, group in ((1, 1), (2, 2), (8, 4)):
+        trainer = Trainer(ToyModel(), toy, toy_config(same_image=same_image), None, collate)
+        assert trainer._loader().batch_sampler.group == group
+    assert Trainer(ToyModel(), ToyData(n=16), toy_config(same_image=2), None, collate)._loader().batch_sampler.group == 1
 
 
 def test_resume_after_interruption_replays_the_same_losses(tmp_path):

@@ -164,7 +164,7 @@ class Trainer:
     def _loader(self) -> DataLoader:
         sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.grad_accum, self.cfg.seed,
                                    self.env.rank, self.env.world_size, start_step=self.step,
-                                   group=getattr(self.dataset, "samples_per_image", 1))
+                                   group=min(self.cfg.same_image, getattr(self.dataset, "samples_per_image", 1)))
         return DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
                           num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda")
 
