@@ -17,6 +17,7 @@ from PIL import Image
 from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
 from mimo_edu.data.scenes import MODALITY_NAMES, Scene
 from mimo_edu.data.schema import Sample, VisualPrompt
+from mimo_edu.model.vision import merge_patches
 
 if TYPE_CHECKING:  # the model (transformers, peft) loads only where a notebook builds one
     from mimo_edu.model.mimo import MIMO
@@ -109,6 +110,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     images, prompts = model._to_frame(images, prompts)
     enc = model.template.encode_batch(batch["questions"], batch["answers"], [len(p) for p in prompts])
     patches = model.vision(images)  # (B, N, C_clip)
+    merge = model.config.vision.merge
     embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
     hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
@@ -119,7 +121,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": patches,
-        "projected image tokens (B, N, H)": model.projector(patches),
+        "projected image tokens (B, N / merge^2, H)": model.projector(merge_patches(patches, merge)),
         "<region> tokens (P * T, H)": model.prompt_encoder(patches, prompts),
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
@@ -178,7 +180,7 @@ def aligner_inputs(model: "MIMO", image: np.ndarray, question: str, prompts: lis
     patches = model.vision(images)
     embeds = model.llm.get_input_embeddings()(input_ids)
     image_mask, region_mask = input_ids == t.image_id, input_ids == t.region_id
-    embeds = embeds.masked_scatter(image_mask[..., None], model.projector(patches))
+    embeds = embeds.masked_scatter(image_mask[..., None], model.projector(merge_patches(patches, model.config.vision.merge)))
     embeds = embeds.masked_scatter(region_mask[..., None], model.prompt_encoder(patches, frame_prompts))
     return {
         "embeds": embeds,
