@@ -225,7 +225,7 @@ def nano_config() -> MIMOConfig:
 
     Each [SEG] prompt is also added to the mask decoder's mask token: a random-init decoder otherwise
     learns one mask per image whatever the prompt says. With ideal per-term prompts and no LLM, 300 steps
-    gave Dice 0.54 without and 0.65 with it, 1000 steps with it 0.85 (benchmarks/bench_seg_probe.py).
+    gave Dice 0.51 without and 0.55 with it, 1000 steps with it 0.83 (benchmarks/bench_seg_probe.py).
 
     Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5: from random init, BCE-heavy training
     settles on empty masks (most pixels are background) before the [SEG] prompts mean anything; at
