@@ -177,14 +177,10 @@ def aligner_inputs(model: "MIMO", image: np.ndarray, question: str, prompts: lis
     ids, instruction = model.template.encode_prompt(question, len(prompts))
     input_ids = torch.tensor([ids])
     t = model.template
-    patches = model.vision(images)
-    embeds = model.llm.get_input_embeddings()(input_ids)
-    image_mask, region_mask = input_ids == t.image_id, input_ids == t.region_id
-    embeds = embeds.masked_scatter(image_mask[..., None], model.projector(merge_patches(patches, model.config.vision.merge)))
-    embeds = embeds.masked_scatter(region_mask[..., None], model.prompt_encoder(patches, frame_prompts))
+    embeds = model._embed_inputs(images, frame_prompts, input_ids, torch.tensor([instruction]), align=False)
     return {
         "embeds": embeds,
-        "visual_mask": image_mask | region_mask,
+        "visual_mask": (input_ids == t.image_id) | (input_ids == t.region_id),
         "instruction_mask": torch.tensor([instruction]),
         "tokens": model.tokenizer.convert_ids_to_tokens(ids),
     }

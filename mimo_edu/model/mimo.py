@@ -172,10 +172,12 @@ class MIMO(nn.Module):
         input_ids: torch.Tensor,
         instruction: torch.Tensor,
         image_of: torch.Tensor | None = None,
+        align: bool = True,
     ) -> torch.Tensor:
         """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner.
 
-        `image_of` (B,) says which of the U images (U, 3, S, S) each sample reads (default: image b).
+        `image_of` (B,) says which of the U images (U, 3, S, S) each sample reads (default: image b);
+        `align=False` returns what the aligner receives.
         """
         patches = self.vision(images)  # (U, N, C_clip)
         if image_of is not None:
@@ -187,7 +189,7 @@ class MIMO(nn.Module):
         region_mask = input_ids == self.template.region_id
         embeds = embeds.masked_scatter(image_mask[..., None], image_tokens.to(embeds.dtype))
         embeds = embeds.masked_scatter(region_mask[..., None], region_tokens.to(embeds.dtype))
-        if self.aligner is not None:
+        if self.aligner is not None and align:
             embeds = self.aligner(embeds, image_mask | region_mask, instruction)
         return embeds
 
