@@ -1,15 +1,15 @@
-"""How many perception samples does even an ideal reader need? A bound for the nano perception target.
+"""How many perception samples does even an ideal reader need? A yardstick for the nano perception target.
 
-    python benchmarks/bench_perception_bound.py            # about 2 minutes on 2 cores
+    python benchmarks/bench_perception_bound.py            # about 5 minutes on 2 cores
     python benchmarks/bench_perception_bound.py --json
 
 Visual-prompt perception asks "What is this?" about a marked region. Here the region is read by hand,
 not by a model: mean and spread of its colour, its centroid, its area, the modality and the prompt kind
-(14 + 8 numbers). A small MLP (two hidden layers of 256, Adam at 1e-3, batch 8) learns the term from
+(9 numbers, then the modality and the prompt kind one-hot: 20 in all). A small MLP (two hidden layers of 256, Adam at 1e-3, batch 8) learns the term from
 these features. Trained in one pass over N fresh samples, as the nano trainer sees them, its test
-accuracy bounds what the whole model can reach from N perception samples: the model must also learn to
-see, to locate the prompt and to spell the term. The last row trains 200 passes over the largest N and
-(batch 256) shows how far the features themselves separate the terms.
+accuracy is a yardstick for what the whole model can reach from N perception samples: the model must
+also learn to see, to locate the prompt and to spell the term. The last row trains 200 passes (batch 256)
+over the largest N and shows how far the features themselves separate the terms.
 
 A nano run of S steps x batch 8 sees 2 x S perception samples (a quarter of its samples).
 """
@@ -31,7 +31,7 @@ GRID = 64  # the prompt's region is rasterised on a 64 x 64 grid over the 128 px
 
 
 def region_features(num: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """(num, 22) hand-made features of the marked region and the (modality, term) each sample names."""
+    """(num, 20) hand-made features of the marked region and the (modality, term) each sample names."""
     data = MIMOSegSynth(num, seed=seed, tasks=("perception",))
     rows, labels = [], []
     for sample in data:
