@@ -30,7 +30,7 @@ course: $(STAMP)
 	$(BIN)/python -m mimo_edu course --out build/course
 
 # The shipped model: the default nano run from seed 0, scored on the test split with both ablations
-# (20 minutes on the 2-core development machine), exported to data/mimo-nano with its log, snapshots and report.
+# (about 22 minutes on the 2-core development machine), exported to data/mimo-nano with its log, snapshots and report.
 nano-checkpoint: $(STAMP)
 	rm -rf build/bench-nano data/mimo-nano
 	$(BIN)/python benchmarks/bench_nano_targets.py --out build/bench-nano --ablate-aligner
