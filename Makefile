@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: course test lint env clean nano-checkpoint
+.PHONY: course test lint env clean nano-checkpoint foundations
 
 env: $(STAMP)
 
@@ -28,6 +28,16 @@ $(STAMP): pyproject.toml
 
 course: $(STAMP)
 	$(BIN)/python -m mimo_edu course --out build/course
+
+# The nano foundations (nano-CLIP, nano-SAM, nano-LLM): pretrained from seed 0 on the train split, scored on the
+# test split by benchmarks/bench_foundations.py, copied to data/foundations/{clip,sam,llm} with their logs and report.
+foundations: $(STAMP)
+	rm -rf build/foundations data/foundations
+	$(BIN)/python benchmarks/bench_foundations.py --out build/foundations
+	for k in clip sam llm; do \
+		mkdir -p data/foundations && cp -r build/foundations/$$k/$$(cat build/foundations/$$k/latest)/model data/foundations/$$k && \
+		cp build/foundations/$$k/metrics.jsonl data/foundations/$$k/metrics.jsonl; done
+	cp build/foundations/report.json data/foundations/report.json
 
 # The shipped model: the default nano run from seed 0, scored on the test split with both ablations
 # (about 22 minutes on the 2-core development machine), exported to data/mimo-nano with its log, snapshots and report.

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "mimo_edu.data.cli",
     "mimo_edu.model.cli",
     "mimo_edu.train.cli",
+    "mimo_edu.foundations.cli",
     "mimo_edu.interactive.cli",
 )
 

@@ -150,7 +150,7 @@ def region_weight_grid(model: "MIMO", prompt: VisualPrompt) -> np.ndarray:
     The prompt is in the model's frame (config.image_size pixels).
     """
     grid = model.config.vision.grid
-    return model.prompt_encoder._region_weights(prompt).view(grid, grid).numpy()
+    return model.prompt_encoder.region_weights(prompt).view(grid, grid).numpy()
 
 
 def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:

@@ -3,6 +3,7 @@
 import os
 import random
 import warnings
+from contextlib import contextmanager
 from types import ModuleType
 
 import numpy as np
@@ -32,3 +33,19 @@ def state_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor])
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     return missing, unexpected, wrong
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports and progress bars (e.g. CLIP's text weights, expected to go unused)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -23,6 +23,7 @@ PARTS = (
 )
 """The parts of MIMO, in data-flow order. `MIMOConfig.trainable` lists the ones that train."""
 
+REGION_SOURCES = ("prompt", "sam")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SAM_MEAN = (123.675, 116.28, 103.53)  # ImageNet, in 0-255 units
@@ -166,6 +167,7 @@ class MIMOConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     prompt_points: int = 4  # point slots per visual prompt in segment-anything's prompt encoder
+    region_source: str = "prompt"  # what a <region> token pools CLIP patches over: "prompt" | "sam" (see prompts.py)
     use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
     aligner_dim: int = 256
     aligner_heads: int = 4
@@ -188,6 +190,8 @@ class MIMOConfig:
         unknown = sorted(set(self.trainable) - set(PARTS))
         if unknown:
             raise MimoError(f"MIMOConfig.trainable: unknown parts {unknown}; choose from {list(PARTS)}.")
+        if self.region_source not in REGION_SOURCES:
+            raise MimoError(f"MIMOConfig.region_source {self.region_source!r}: choose one of {REGION_SOURCES}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -221,22 +225,47 @@ class MIMOConfig:
 
 
 def nano_config() -> MIMOConfig:
-    """Tiny CLIP, tiny Llama, tiny SAM, all random init: about 8 M parameters, trains on a CPU.
+    """Tiny CLIP, tiny Llama, tiny SAM, built from the nano foundations (`make foundations`), about 6 M
+    parameters; the MIMO stage trains on a CPU in minutes.
 
-    Each [SEG] prompt is also added to the mask decoder's mask token: a random-init decoder otherwise
-    learns one mask per image whatever the prompt says. With ideal per-term prompts and no LLM, 300 steps
-    gave Dice 0.51 without and 0.55 with it, 1000 steps with it 0.83 (benchmarks/bench_seg_probe.py).
+    Frozen as in the paper: the vision tower, SAM's image encoder and prompt encoder, and the LLM's base
+    weights under LoRA (alpha 8, as MIMO; rank 8 on q/v, as LISA). Trained: projector, visual prompt
+    encoder, aligner, LoRA, token embeddings and LM head, mask decoder, [SEG] head.
 
-    Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5: from random init, BCE-heavy training
-    settles on empty masks (most pixels are background) before the [SEG] prompts mean anything; at
-    250 steps LISA's weights gave Dice 0.00 on every task, these 0.18-0.46.
+    CLIP patch 8 with 4 x 4 patches merged into each of 16 image tokens (the feasibility probe: patch 8
+    features named a marked structure better than patch 16). Each <region> token pools CLIP patches over
+    the mask nano-SAM predicts for the prompt (`region_source="sam"`, as MedPLIB and Osprey pool region
+    features over a mask) [course choice, chosen by measurement: see prompts.py].
+
+    Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5 [course choice]: BCE-heavy training settles
+    on empty masks (most pixels are background) before the [SEG] prompts mean anything.
     """
     return MIMOConfig(
         preset="nano",
-        vision=VisionConfig(merge=2),
-        segmenter=SegmenterConfig(prompt_dim=128, prompt_to_mask_token=True),
+        vision=VisionConfig(patch_size=8, merge=4),
+        segmenter=SegmenterConfig(prompt_dim=128),
+        region_source="sam",
+        lora_rank=8,
+        trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
         bce_weight=0.5,
         dice_weight=2.0,
+    )
+
+
+def scratch_config(config: MIMOConfig) -> MIMOConfig:
+    """The ablation without foundations: every part random and trained, no LoRA (a random base is not worth
+    freezing), regions pooled over the prompt itself (a random SAM predicts no useful mask).
+
+    Each [SEG] prompt is also added to the mask decoder's mask token: a random-init decoder otherwise
+    learns one mask per image whatever the prompt says (benchmarks/bench_seg_probe.py: with ideal
+    per-term prompts, 300 steps gave Dice 0.51 without and 0.55 with it).
+    """
+    return replace(
+        config,
+        segmenter=replace(config.segmenter, prompt_to_mask_token=True),
+        region_source="prompt",
+        lora_rank=0,
+        trainable=PARTS,
     )
 
 

@@ -30,7 +30,7 @@ from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
 from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_features, seg_positions
 from mimo_edu.model.language import add_lora, build_llm, is_embedding_param, is_lora_param
-from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt
+from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt, sparse_embeddings
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
 from mimo_edu.model.vision import VisionTower, merge_patches, projector
@@ -173,17 +173,24 @@ class MIMO(nn.Module):
         instruction: torch.Tensor,
         image_of: torch.Tensor | None = None,
         align: bool = True,
+        sam_embeddings: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner.
 
         `image_of` (B,) says which of the U images (U, 3, S, S) each sample reads (default: image b);
-        `align=False` returns what the aligner receives.
+        `align=False` returns what the aligner receives. `sam_embeddings` (B, D, h, w): SAM's image
+        embedding of each sample, needed when regions come from SAM's masks (`region_source="sam"`).
         """
         patches = self.vision(images)  # (U, N, C_clip)
         if image_of is not None:
             patches = patches[image_of]  # (B, N, C_clip)
         image_tokens = self.projector(merge_patches(patches, self.config.vision.merge))  # (B, N / merge^2, H)
-        region_tokens = self.prompt_encoder(patches, prompts)  # (P * T, H)
+        weights = None
+        if self.config.region_source == "sam" and any(prompts):
+            if sam_embeddings is None:
+                sam_embeddings = self.image_embeddings(images)[image_of if image_of is not None else slice(None)]
+            weights = self.sam_region_weights(sam_embeddings, prompts)
+        region_tokens = self.prompt_encoder(patches, prompts, weights)  # (P * T, H)
         embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, H)
         image_mask = input_ids == self.template.image_id
         region_mask = input_ids == self.template.region_id
@@ -192,6 +199,27 @@ class MIMO(nn.Module):
         if self.aligner is not None and align:
             embeds = self.aligner(embeds, image_mask | region_mask, instruction)
         return embeds
+
+    @torch.no_grad()
+    def sam_region_weights(self, sam_embeddings: torch.Tensor, prompts: list[list[VisualPrompt]]) -> torch.Tensor:
+        """How much of each CLIP patch the mask SAM predicts for each prompt covers: (P_total, N).
+
+        sam_embeddings (B, D, h, w); B lists of prompts in the model's frame. SAM decodes each prompt from
+        its points or box as it was pretrained to (single-mask output); a prompt whose predicted mask is
+        empty falls back to its own rasterised region.
+        """
+        flat = [(b, p) for b, ps in enumerate(prompts) for p in ps]
+        c, g = self.config, self.config.vision.grid
+        ratio = c.segmenter.image_size / c.image_size
+        sam_prompts = [p if ratio == 1 else scale_prompt(p, ratio, ratio) for _, p in flat]
+        sparse = sparse_embeddings(self.segmenter.sam.prompt_encoder, sam_prompts, c.prompt_points)  # (P, n + 1, D)
+        index = torch.tensor([b for b, _ in flat], device=self.device)
+        logits = self.segmenter.decode(sam_embeddings.to(sparse.dtype), sparse, 4 * g, index)  # (P, 4g, 4g)
+        weights = (logits > 0).float().view(len(flat), g, 4, g, 4).mean(dim=(2, 4)).flatten(1)  # (P, N)
+        for i, (_, p) in enumerate(flat):
+            if weights[i].sum() == 0:
+                weights[i] = self.prompt_encoder.region_weights(p).to(weights)
+        return weights
 
     def _to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
         """Resize images (B, 3, H, W) to the model's frame (S x S) and scale the prompts with them."""
@@ -223,7 +251,13 @@ class MIMO(nn.Module):
         input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
 
         images, image_of = unique_images(images)  # (U, 3, S, S), (B,): a shared image is encoded once
-        embeds = self._embed_inputs(images, prompts, input_ids, enc.instruction_mask.to(self.device), image_of)
+        seg_at = seg_positions(input_ids, self.template.seg_id)  # (B, L)
+        needs_sam = seg_at.any() or (c.region_source == "sam" and any(prompts))
+        if image_embeddings is None and needs_sam:
+            image_embeddings = self.image_embeddings(images)[image_of]  # (B, D, h, w)
+        embeds = self._embed_inputs(
+            images, prompts, input_ids, enc.instruction_mask.to(self.device), image_of, sam_embeddings=image_embeddings
+        )
         hidden = self.llm.model(
             inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
         ).last_hidden_state
@@ -232,7 +266,6 @@ class MIMO(nn.Module):
             logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
         )
 
-        seg_at = seg_positions(input_ids, self.template.seg_id)  # (B, L)
         counts = seg_at.sum(1).tolist()
         for i, (k, target) in enumerate(zip(counts, batch["masks"], strict=True)):
             if k != len(target):
@@ -244,8 +277,6 @@ class MIMO(nn.Module):
         pred = logits.new_zeros(0, c.image_size, c.image_size)
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
-            if image_embeddings is None:
-                image_embeddings = self.image_embeddings(images)[image_of]  # (B, D, h, w)
             image_index = torch.arange(len(counts), device=self.device).repeat_interleave(seg_at.sum(1))  # (K,)
             pred = self.segmenter.decode(
                 image_embeddings.to(self.device, sparse.dtype), sparse, c.image_size, image_index
@@ -284,8 +315,10 @@ class MIMO(nn.Module):
         images, prompts = self._to_frame(pixels, [list(visual_prompts)])
         ids, instruction = self.template.encode_prompt(question, len(prompts[0]))
         input_ids = torch.tensor([ids], device=self.device)
+        if image_embedding is None and self.config.region_source == "sam" and prompts[0]:
+            image_embedding = self.image_embeddings(images)
         embeds = self._embed_inputs(
-            images, prompts, input_ids, torch.tensor([instruction], device=self.device)
+            images, prompts, input_ids, torch.tensor([instruction], device=self.device), sam_embeddings=image_embedding
         )
 
         t = self.template

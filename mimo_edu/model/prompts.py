@@ -2,10 +2,14 @@
 
 Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
 
-1. one *region* token (MedPLIB): the prompt is rasterised to a region (box ->
-   its area, points -> a disk round each positive point, scribble -> the
-   stroke), the CLIP patch tokens under it are mean-pooled (weighted by how
-   much of each patch the region covers) and projected to the LLM width;
+1. one *region* token (MedPLIB): CLIP patch tokens mean-pooled over a region,
+   weighted by how much of each patch the region covers, and projected to the
+   LLM width. The region is either the prompt itself, rasterised (box -> its
+   area, points -> a disk round each positive point, scribble -> the stroke;
+   `region_source="prompt"`), or the mask the pretrained nano-SAM predicts for
+   the prompt (`region_source="sam"`, the nano default), so that a box over a
+   kidney pools the kidney and not its neighbours (Osprey and MedPLIB pool
+   region features over a mask) [course choice];
 2. `prompt_points + 1` *sparse* tokens from segment-anything's `PromptEncoder`
    (random-Fourier positional encoding + a learned embedding per point kind):
    points as they are, a box as its two corners, a scribble as points sampled
@@ -114,20 +118,28 @@ class VisualPromptEncoder(nn.Module):
     def tokens_per_prompt(self) -> int:
         return 1 + self.prompt_points + 1
 
-    def forward(self, patch_tokens: torch.Tensor, prompts: list[list[VisualPrompt]]) -> torch.Tensor:
+    def forward(
+        self, patch_tokens: torch.Tensor, prompts: list[list[VisualPrompt]], weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """patch_tokens (B, N, C) from CLIP and B lists of prompts in the model's frame
-        -> (P_total * tokens_per_prompt, H), image by image and prompt by prompt."""
+        -> (P_total * tokens_per_prompt, H), image by image and prompt by prompt.
+
+        `weights` (P_total, N): how much each patch counts in each region token (e.g. the coverage of the
+        mask SAM predicts for the prompt); default: the coverage of the prompt's own region.
+        """
         flat = [(b, p) for b, ps in enumerate(prompts) for p in ps]
         if not flat:
             return patch_tokens.new_zeros(0, self.region_proj[-1].out_features)
-        weights = torch.stack([self._region_weights(p) for _, p in flat]).to(patch_tokens)  # (P, N)
+        if weights is None:
+            weights = torch.stack([self.region_weights(p) for _, p in flat])
+        weights = weights.to(patch_tokens)  # (P, N)
         rows = patch_tokens[torch.tensor([b for b, _ in flat], device=patch_tokens.device)]  # (P, N, C)
         pooled = (weights[:, :, None] * rows).sum(1) / weights.sum(1, keepdim=True)  # (P, C)
         region = self.region_proj(pooled)[:, None]  # (P, 1, H)
         sparse = self.sparse_proj(self._sparse_embeddings([p for _, p in flat]))  # (P, points + 1, H)
         return torch.cat([region, sparse], dim=1).flatten(0, 1)  # (P * tokens_per_prompt, H)
 
-    def _region_weights(self, prompt: VisualPrompt) -> torch.Tensor:
+    def region_weights(self, prompt: VisualPrompt) -> torch.Tensor:
         """Fraction of each CLIP patch the prompt's region covers, (N,)."""
         sub = 4  # rasterise at 4x4 sub-cells per patch
         region = rasterize_prompt(prompt, self.grid * sub, self.image_size, point_radius=self.image_size / 16)
@@ -135,29 +147,35 @@ class VisualPromptEncoder(nn.Module):
 
     def _sparse_embeddings(self, prompts: list[VisualPrompt]) -> torch.Tensor:
         """segment-anything's sparse embeddings, `prompt_points + 1` per prompt: (P, points + 1, 256)."""
-        n = self.prompt_points
-        coords = torch.zeros(len(prompts), n, 2)
-        labels = -torch.ones(len(prompts), n)  # -1: "not a point"
-        boxes = torch.zeros(len(prompts), 4)
-        is_box = torch.tensor([p.kind == "box" for p in prompts])
-        for i, p in enumerate(prompts):
-            if p.kind == "box":
-                boxes[i] = torch.as_tensor(np.asarray(p.box, np.float32))
-                continue
-            pts = np.asarray(p.points, np.float32)
-            keep = np.unique(np.linspace(0, len(pts) - 1, min(n, len(pts))).round().astype(int))
-            coords[i, : len(keep)] = torch.from_numpy(pts[keep])
-            point_labels = (
-                np.ones(len(pts)) if p.labels is None or p.kind == "scribble" else np.asarray(p.labels)
-            )
-            labels[i, : len(keep)] = torch.from_numpy(point_labels[keep].astype(np.float32))
-        weight = self.sparse_proj[0].weight
-        coords, labels, boxes, is_box = (t.to(weight.device) for t in (coords, labels, boxes, is_box))
-        out = torch.empty(len(prompts), n + 1, SPARSE_DIM, device=weight.device, dtype=weight.dtype)
-        if (~is_box).any():  # n point slots + SAM's padding slot
-            out[~is_box], _ = self.sam_prompt_encoder((coords[~is_box], labels[~is_box]), None, None)
-        if is_box.any():  # n - 1 empty point slots + the box's two corners
-            out[is_box], _ = self.sam_prompt_encoder(
-                (coords[is_box, : n - 1], labels[is_box, : n - 1]), boxes[is_box], None
-            )
-        return out
+        return sparse_embeddings(self.sam_prompt_encoder, prompts, self.prompt_points)
+
+
+def sparse_embeddings(encoder: PromptEncoder, prompts: list[VisualPrompt], slots: int) -> torch.Tensor:
+    """segment-anything's `PromptEncoder` on P prompts of mixed kinds -> (P, slots + 1, D).
+
+    Points as they are (a scribble: `slots` points spaced along its stroke, all positive), then SAM's
+    padding slot; a box: `slots - 1` empty point slots ("not a point") and its two corners. One layout
+    for every kind, so prompts of all kinds batch together.
+    """
+    n = slots
+    coords = torch.zeros(len(prompts), n, 2)
+    labels = -torch.ones(len(prompts), n)  # -1: "not a point"
+    boxes = torch.zeros(len(prompts), 4)
+    is_box = torch.tensor([p.kind == "box" for p in prompts])
+    for i, p in enumerate(prompts):
+        if p.kind == "box":
+            boxes[i] = torch.as_tensor(np.asarray(p.box, np.float32))
+            continue
+        pts = np.asarray(p.points, np.float32)
+        keep = np.unique(np.linspace(0, len(pts) - 1, min(n, len(pts))).round().astype(int))
+        coords[i, : len(keep)] = torch.from_numpy(pts[keep])
+        point_labels = np.ones(len(pts)) if p.labels is None or p.kind == "scribble" else np.asarray(p.labels)
+        labels[i, : len(keep)] = torch.from_numpy(point_labels[keep].astype(np.float32))
+    weight = encoder.point_embeddings[0].weight
+    coords, labels, boxes, is_box = (t.to(weight.device) for t in (coords, labels, boxes, is_box))
+    out = torch.empty(len(prompts), n + 1, encoder.embed_dim, device=weight.device, dtype=weight.dtype)
+    if (~is_box).any():  # n point slots + SAM's padding slot
+        out[~is_box], _ = encoder((coords[~is_box], labels[~is_box]), None, None)
+    if is_box.any():  # n - 1 empty point slots + the box's two corners
+        out[is_box], _ = encoder((coords[is_box, : n - 1], labels[is_box, : n - 1]), boxes[is_box], None)
+    return out

@@ -282,7 +282,8 @@ def load_model(path: str | Path):
         return MIMO.from_pretrained(ckpt)
     state = read_trainer_state(ckpt)
     seed_everything(state["config"]["seed"])
-    model = build_mimo(state["config"]["model_preset"], **state["config"].get("model_overrides", {}))
+    model = build_mimo(state["config"]["model_preset"], from_scratch=state["config"].get("from_scratch", False),
+                       **state["config"].get("model_overrides", {}))
     if not math.isclose(frozen_fingerprint(model), state["frozen_fingerprint"], rel_tol=1e-9, abs_tol=1e-6):
         raise CheckpointError(
             f"checkpoint {ckpt}: rebuilding preset {state['config']['model_preset']!r} gave other frozen weights "

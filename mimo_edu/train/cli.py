@@ -26,6 +26,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["progress"] = False
     if args.no_aligner:
         overrides["model_overrides"] = {"use_aligner": False}
+    if args.from_scratch:
+        overrides["from_scratch"] = True
     trainer = train_run(get_preset(args.preset, **overrides), args.out, args.data)
     if trainer.env.is_main:
         print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; checkpoint and metrics.jsonl in {args.out}")
@@ -91,6 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-samples", type=int, help="validation samples per evaluation (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
     p.add_argument("--no-aligner", action="store_true", help="ablation: build MIMO without the Multi-modal Input Aligner")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="ablation (nano): every part random and trained, instead of the pretrained foundations")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("evaluate", help="score a checkpoint per task and per modality")

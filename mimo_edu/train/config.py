@@ -19,6 +19,7 @@ class TrainConfig:
 
     model_preset: str = "nano"  # passed to mimo_edu.model.build_mimo
     model_overrides: dict = field(default_factory=dict)  # MIMOConfig fields, e.g. {"use_aligner": False}
+    from_scratch: bool = False  # nano: every part random and trained instead of the foundations (the ablation)
     # optimiser: AdamW, linear warmup then cosine decay to min_lr_ratio * lr
     lr: float = 1e-3
     min_lr_ratio: float = 0.1

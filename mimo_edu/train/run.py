@@ -35,7 +35,7 @@ def datasets(cfg: TrainConfig, image_size: int, data: str | Path | None = None) 
 def train_run(cfg: TrainConfig, out: str | Path, data: str | Path | None = None) -> Trainer:
     """Build the model from `cfg` (seeded), train it to cfg.max_steps into `out`; returns the Trainer."""
     seed_everything(cfg.seed)  # the model's random init
-    model = build_mimo(cfg.model_preset, **cfg.model_overrides)
+    model = build_mimo(cfg.model_preset, from_scratch=cfg.from_scratch, **cfg.model_overrides)
     train_set, val_set = datasets(cfg, model.config.image_size, data)
     probe = [val_set[i] for i in SNAPSHOT_INDICES if i < len(val_set)]
 

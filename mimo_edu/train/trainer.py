@@ -4,8 +4,8 @@
     trainer.train()          # resumes by itself if runs/nano holds a checkpoint
 
 The model takes a collated batch and returns a dataclass (so DDP can find its
-tensors) with `.loss` and optionally `.ce_loss`, `.bce_loss`, `.dice_loss`,
-which are logged. Run the
+tensors) with `.loss` and optionally parts named `*_loss` (`.ce_loss`,
+`.bce_loss`, ...), which are logged. Run the
 same script under `torchrun --nproc_per_node=N` for data-parallel training.
 """
 
@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,6 @@ from mimo_edu.train.config import TrainConfig
 from mimo_edu.train.distributed import all_reduce_sum, barrier, init_distributed, wrap_model
 from mimo_edu.train.sampler import StepBatchSampler
 
-LOSS_PARTS = ("loss", "ce_loss", "bce_loss", "dice_loss")
 # Fields that may change when a run resumes; any other change would break exactness.
 RESUMABLE_CHANGES = {"max_steps", "log_every", "eval_every", "eval_samples", "ckpt_every", "progress", "num_workers"}
 
@@ -40,6 +40,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def loss_parts(out) -> list[str]:
+    """The logged fields of a model output: `loss`, then every field named `*_loss`, in declaration order."""
+    return ["loss", *(f.name for f in fields(out) if f.name.endswith("_loss"))]
 
 
 def seed_step(seed: int, step: int, rank: int) -> None:
@@ -174,7 +179,7 @@ class Trainer:
         cfg = self.cfg
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, cfg)
-        sums = torch.zeros(2, len(LOSS_PARTS), dtype=torch.float64, device=self.device)  # (value sum, count)
+        sums, names = None, []  # (value sum, count) per loss part
         for micro, batch in enumerate(batches):
             last = micro == len(batches) - 1
             sync = nullcontext() if last or not hasattr(self.model, "no_sync") else self.model.no_sync()
@@ -182,7 +187,10 @@ class Trainer:
                 with self._autocast():
                     out = self.model(to_device(batch, self.device))
                 (out.loss / len(batches)).backward()
-            for i, name in enumerate(LOSS_PARTS):
+            if sums is None:
+                names = loss_parts(out)
+                sums = torch.zeros(2, len(names), dtype=torch.float64, device=self.device)
+            for i, name in enumerate(names):
                 if (value := getattr(out, name, None)) is not None:
                     sums[0, i] += float(value.detach())
                     sums[1, i] += 1
@@ -191,7 +199,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         sums = all_reduce_sum(sums)
-        parts = {name: (sums[0, i] / sums[1, i]).item() for i, name in enumerate(LOSS_PARTS) if sums[1, i] > 0}
+        parts = {name: (sums[0, i] / sums[1, i]).item() for i, name in enumerate(names) if sums[1, i] > 0}
         return {**parts, "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
 
     def train(self, steps: int | None = None) -> list[dict]:
