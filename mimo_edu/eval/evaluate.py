@@ -13,7 +13,8 @@ Per group: answer_acc (exact match after `normalize_answer`: markers, case and
 punctuation ignored), token_f1, dice and iou (mean over reference masks), giou
 (mean per-sample IoU), ciou (pooled), grounding_acc (share of named predicted
 terms whose mask has IoU >= min_iou with the reference mask of that term) and
-mask_count_acc (one predicted mask per reference mask).
+mask_count_acc (one predicted mask per reference mask). answer_acc_ci95 is the 95 % Wilson interval of
+answer_acc, dice_ci95 the 95 % normal-approximation interval of the mean Dice over reference masks.
 """
 
 from collections import defaultdict
@@ -33,7 +34,9 @@ from mimo_edu.eval.metrics import (
     grounding_hits,
     intersection_union,
     iou,
+    mean_interval,
     token_f1,
+    wilson_interval,
 )
 
 
@@ -88,9 +91,12 @@ def aggregate(scores: Sequence[SampleScore]) -> dict:
     ious = [v for s in scores for v in s.ious]
     total_union = sum(s.union for s in scores)
     hits = [h for s in scores for h in s.grounded]
+    dices = [v for s in scores for v in s.dices]
     return {
         "n": len(scores),
         "answer_acc": _mean(s.exact for s in scores),
+        "answer_acc_ci95": wilson_interval(int(sum(s.exact for s in scores)), len(scores)) if scores else None,
+        "dice_ci95": mean_interval(dices) if len(dices) > 1 else None,
         "token_f1": _mean(s.f1 for s in scores),
         "dice": _mean(v for s in scores for v in s.dices),
         "iou": _mean(ious),

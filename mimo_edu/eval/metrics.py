@@ -114,3 +114,25 @@ def grounding_hits(terms: Sequence[str], masks: Sequence, ref_terms: Sequence[st
             unused.remove(match)
         hits.append(hit)
     return hits
+
+
+Z95 = 1.959964  # standard normal quantile of a two-sided 95 % interval
+
+
+def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion hits / n (sound near 0 and 1, unlike mean +- 2 SE)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """95 % normal-approximation interval of a mean: mean +- z * SD / sqrt(n) (n >= 2)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return (float("nan"), float("nan"))
+    half = z * v.std(ddof=1) / np.sqrt(len(v))
+    return (float(v.mean() - half), float(v.mean() + half))

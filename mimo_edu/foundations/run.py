@@ -16,7 +16,13 @@ from transformers import CLIPModel, LlamaForCausalLM
 
 from mimo_edu.data.synth import split_seed
 from mimo_edu.errors import CheckpointError, MimoError
-from mimo_edu.foundations.clip import ClipObjective, build_nano_clip, clip_dataset, collate_clip, evaluate_clip
+from mimo_edu.foundations.clip import (
+    ClipObjective,
+    build_nano_clip,
+    clip_dataset,
+    collate_clip,
+    evaluate_clip,
+)
 from mimo_edu.foundations.llm import LMObjective, TextCollator, TextDataset, evaluate_llm
 from mimo_edu.foundations.paths import KINDS, SAM_FILE
 from mimo_edu.foundations.sam import CONFIG_FILE, SamObjective, collate_sam, evaluate_sam, sam_dataset
@@ -39,8 +45,8 @@ def pretrain_config(kind: str, **overrides) -> TrainConfig:
         # AdamW 1e-3, wd 0.01, 50 warmup steps, cosine: the feasibility probe's recipe; 32 fresh scenes a step
         "clip": TrainConfig(model_preset="nano-clip", lr=1e-3, weight_decay=0.01, warmup_steps=50, max_steps=400,
                             batch_size=32, eval_every=200, ckpt_every=100),
-        # 8 scenes x up to 4 prompts a step
-        "sam": TrainConfig(model_preset="nano-sam", lr=1e-3, weight_decay=0.01, warmup_steps=100, max_steps=1500,
+        # 8 scenes x up to 4 prompts a step; the longest of the three (about 0.5 s a step)
+        "sam": TrainConfig(model_preset="nano-sam", lr=1e-3, weight_decay=0.01, warmup_steps=100, max_steps=3000,
                            batch_size=8, eval_every=500, ckpt_every=250),
         "llm": TrainConfig(model_preset="nano-llm", lr=1e-3, weight_decay=0.01, warmup_steps=50, max_steps=1000,
                            batch_size=32, eval_every=500, ckpt_every=250),

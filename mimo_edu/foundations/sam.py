@@ -8,7 +8,9 @@ decoded against that embedding, and each mask is scored by a per-pixel loss plus
 side), one positive point (with up to two negatives half the time), or a scribble, which enters
 segment-anything's prompt encoder as positive points spaced along the stroke. SAM's single-mask output
 is the one trained and used (MIMO's [SEG] prompts use it too); SAM's iterative re-prompting and
-ambiguity-aware multi-mask outputs are left out [course choice].
+ambiguity-aware multi-mask outputs are left out [course choice]: trained here with SAM's min-over-three
+loss and its IoU head choosing, point Dice fell from 0.41 to 0.28 after 500 steps (the IoU head preferred
+the large background structure round every point).
 """
 
 import json
