@@ -9,7 +9,8 @@ Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
    `region_source="prompt"`), or the mask the pretrained nano-SAM predicts for
    the prompt (`region_source="sam"`, the nano default), so that a box over a
    kidney pools the kidney and not its neighbours (Osprey and MedPLIB pool
-   region features over a mask) [course choice];
+   region features over a mask) [course choice]. The region's size and centroid
+   (`geometry`) join the pooled feature, since pooling keeps what and loses how big;
 2. `prompt_points + 1` *sparse* tokens from segment-anything's `PromptEncoder`
    (random-Fourier positional encoding + a learned embedding per point kind):
    points as they are, a box as its two corners, a scribble as points sampled
@@ -32,6 +33,7 @@ from mimo_edu.errors import PromptError
 from mimo_edu.model.vision import projector
 
 SPARSE_DIM = 256  # segment-anything's prompt embedding width
+GEOMETRY = ("sqrt_area", "centroid_x", "centroid_y")  # appended to the pooled CLIP feature of a region
 
 
 def check_prompt(prompt: VisualPrompt, height: int, width: int) -> None:
@@ -111,7 +113,7 @@ class VisualPromptEncoder(nn.Module):
             input_image_size=(image_size, image_size),
             mask_in_chans=16,
         )
-        self.region_proj = projector(vision_dim, llm_dim)
+        self.region_proj = projector(vision_dim + len(GEOMETRY), llm_dim)
         self.sparse_proj = projector(SPARSE_DIM, llm_dim)
 
     @property
@@ -135,9 +137,24 @@ class VisualPromptEncoder(nn.Module):
         weights = weights.to(patch_tokens)  # (P, N)
         rows = patch_tokens[torch.tensor([b for b, _ in flat], device=patch_tokens.device)]  # (P, N, C)
         pooled = (weights[:, :, None] * rows).sum(1) / weights.sum(1, keepdim=True)  # (P, C)
-        region = self.region_proj(pooled)[:, None]  # (P, 1, H)
+        region = self.region_proj(torch.cat([pooled, self.geometry(weights)], dim=1))[:, None]  # (P, 1, H)
         sparse = self.sparse_proj(self._sparse_embeddings([p for _, p in flat]))  # (P, points + 1, H)
         return torch.cat([region, sparse], dim=1).flatten(0, 1)  # (P * tokens_per_prompt, H)
+
+    def geometry(self, weights: torch.Tensor) -> torch.Tensor:
+        """Where the region lies and how big it is, from its patch weights (P, N): (P, 3) = GEOMETRY.
+
+        Mean pooling keeps what the region looks like and loses its size; these three numbers give it back
+        (is the marked lesion large or small?) [course choice].
+        """
+        g = self.grid
+        centres = (torch.arange(g, dtype=weights.dtype, device=weights.device) + 0.5) / g  # (g,) in (0, 1)
+        w = weights.view(-1, g, g)
+        total = w.sum((1, 2)).clamp_min(1e-6)  # (P,)
+        x = (w.sum(1) * centres).sum(1) / total
+        y = (w.sum(2) * centres).sum(1) / total
+        area = total / (g * g)
+        return torch.stack([area.sqrt(), x, y], dim=1)
 
     def region_weights(self, prompt: VisualPrompt) -> torch.Tensor:
         """Fraction of each CLIP patch the prompt's region covers, (N,)."""
