@@ -1,7 +1,7 @@
 """Mask snapshots: what the model predicts for a few fixed samples as training goes on.
 
 At every evaluation the training CLI writes OUT/snapshots/step-NNNNNNN.npz with the
-teacher-forced mask probabilities for the same few validation samples; 04_training
+teacher-forced mask probabilities for the same few validation samples; 05_training
 draws them side by side to show the masks sharpening.
 """
 
