@@ -1,6 +1,6 @@
 """A few bf16 LoRA training steps of the full-size `paper` preset on one GPU, with random weights.
 
-Measures what the 07_scaling calculator predicts: weight memory, peak memory per training step
+Measures what the 08_scaling calculator predicts: weight memory, peak memory per training step
 and step time at a per-GPU batch of 10, with and without gradient checkpointing of the LLM.
 Random weights stand in for the checkpoints (no download); the nano tokenizer stands in for
 Vicuna's (prompts are short either way, so sequence lengths are close). Needs a CUDA GPU.

@@ -26,12 +26,13 @@ NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
 COURSE_MAP = (
     ("00_welcome", "Welcome", "what MIMO is, how the course runs, your environment"),
     ("01_data", "MIMOSeg-synth", "the four task perspectives over eight modalities"),
-    ("02_model", "The MIMO model", "vision tower, LLM with [SEG], grounding head, SAM decoder"),
-    ("03_prompts_aligner", "Visual prompts and the aligner", "points, boxes, scribbles, instruction-guided fusion"),
-    ("04_training", "Training", "loss curves, masks sharpening, what LoRA trains"),
-    ("05_evaluation", "Evaluation", "Dice, IoU, accuracy per task and modality, ablations"),
-    ("06_interactive", "Interactive prompting", "click, box and scribble in JupyterLab"),
-    ("07_scaling", "Scaling to the paper", "memory, compute and launch commands for 4x A800"),
+    ("02_foundations", "Foundations", "nano-CLIP, nano-SAM and nano-LLM: pretraining each part before MIMO"),
+    ("03_model", "The MIMO model", "vision tower, LLM with [SEG], grounding head, SAM decoder"),
+    ("04_prompts_aligner", "Visual prompts and the aligner", "points, boxes, scribbles, instruction-guided fusion"),
+    ("05_training", "Training", "loss curves, masks sharpening, what LoRA trains"),
+    ("06_evaluation", "Evaluation", "Dice, IoU, accuracy per task and modality, ablations"),
+    ("07_interactive", "Interactive prompting", "click, box and scribble in JupyterLab"),
+    ("08_scaling", "Scaling to the paper", "memory, compute and launch commands for 4x A800"),
 )
 """(notebook stem, title, what you learn), in course order."""
 

@@ -1,4 +1,4 @@
-"""Figures and small traces for notebooks 01-03: samples, scenes, token layouts, prompt pooling, the aligner.
+"""Figures and small traces for notebooks 01, 03 and 04: samples, scenes, token layouts, prompt pooling, the aligner.
 
 Each helper keeps a notebook cell short; none changes the model. The traces
 call the model's parts in the same order as `MIMO.forward`, so the shapes they

@@ -1,4 +1,4 @@
-"""Figures for notebooks 04-05: loss curves, the learning-rate schedule, mask snapshots, metric tables.
+"""Figures for notebooks 05-06: loss curves, the learning-rate schedule, mask snapshots, metric tables.
 
 Each helper keeps a notebook cell short and reads only what training and
 evaluation wrote (metrics.jsonl, snapshots, evaluate's report).

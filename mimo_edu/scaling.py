@@ -1,4 +1,4 @@
-"""Memory and compute of one MIMO training step, estimated from the model's own sizes (notebook 07).
+"""Memory and compute of one MIMO training step, estimated from the model's own sizes (notebook 08).
 
     counts = ParamCounts.from_model(build_mimo("paper", device="meta"))   # no memory allocated
     shape = ModelShape.from_config(paper_config())

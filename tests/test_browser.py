@@ -1,4 +1,4 @@
-"""A real browser: JupyterLab runs 06_interactive.ipynb in chromium, and a mouse drag on the box tool is answered.
+"""A real browser: JupyterLab runs 07_interactive.ipynb in chromium, and a mouse drag on the box tool is answered.
 
 Debian's chromium is driven through the playwright package (never `playwright install`). Without
 /usr/bin/chromium the test is skipped locally and fails in CI (CI=true), where `.ci/run` installs it.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "06_interactive.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "07_interactive.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -147,7 +147,7 @@ def test_drag_a_box_in_jupyterlab_and_get_a_grounded_answer(lab):
             pixels = sum(int(re.search(r"(\d+) pixels", t).group(1)) for t in titles)  # "mask k: N pixels"
             assert pixels > 0, "every grounded mask is empty, so the overlay cannot show"
             expect(picture).not_to_have_attribute("src", before)  # the overlay changed the picture
-            page.screenshot(path=str(ARTIFACTS / "browser_06_box.png"))
+            page.screenshot(path=str(ARTIFACTS / "browser_07_box.png"))
 
             app.get_by_role("button", name="Point +", exact=True).click()  # the canvas replaces the box view
             canvas = app.locator("canvas.mimo-canvas")
@@ -163,5 +163,5 @@ def test_drag_a_box_in_jupyterlab_and_get_a_grounded_answer(lab):
             app.locator("button[title='Ask']").click()
             expect(status).to_contain_text(re.compile(r"answered in .*box .*1 points .*1 scribble"), timeout=30_000)
         finally:
-            page.screenshot(path=str(ARTIFACTS / "browser_06_interactive.png"))
+            page.screenshot(path=str(ARTIFACTS / "browser_07_interactive.png"))
             browser.close()
