@@ -105,6 +105,7 @@ class VisualPromptEncoder(nn.Module):
     def __init__(self, vision_dim: int, llm_dim: int, image_size: int, grid: int, prompt_points: int) -> None:
         super().__init__()
         self.image_size = image_size
+        self.llm_dim = llm_dim
         self.grid = grid  # CLIP patch grid side
         self.prompt_points = prompt_points
         self.sam_prompt_encoder = PromptEncoder(
@@ -131,7 +132,7 @@ class VisualPromptEncoder(nn.Module):
         """
         flat = [(b, p) for b, ps in enumerate(prompts) for p in ps]
         if not flat:
-            return patch_tokens.new_zeros(0, self.region_proj[-1].out_features)
+            return patch_tokens.new_zeros(0, self.llm_dim)
         if weights is None:
             weights = torch.stack([self.region_weights(p) for _, p in flat])
         weights = weights.to(patch_tokens)  # (P, N)
