@@ -130,8 +130,8 @@ def test_clip_evaluation_matches_nearest_caption_by_hand(tmp_path, capsys):
 def test_shipped_foundations_load_strictly_into_the_nano_modules():
     model = build_mimo("nano")
     clip = load_file(str(FOUNDATIONS_DIR / "clip" / "model.safetensors"))
-    vision = {k: v for k, v in clip.items() if k.startswith("vision_model.")}
-    own = model.vision.clip.state_dict()
+    vision = {k.removeprefix("vision_model."): v for k, v in clip.items() if k.startswith("vision_model.")}
+    own = {k.removeprefix("vision_model."): v for k, v in model.vision.clip.state_dict().items()}
     assert set(vision) == set(own) and all(torch.equal(own[k], v) for k, v in vision.items())
     sam = torch.load(FOUNDATIONS_DIR / "sam" / "sam.pth", weights_only=True)
     own = model.segmenter.sam.state_dict()

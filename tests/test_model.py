@@ -13,7 +13,7 @@ from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_T
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.cli import params_table
-from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config
+from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config, scratch_config
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import (
     NANO_TOKENIZER_DIR,
@@ -411,7 +411,8 @@ def test_batched_decode_matches_segment_anythings_mask_decoder(to_mask_token):
             reference = torch.nn.functional.interpolate(low_res, size=(S, S), mode="bilinear")[0, 0]
             torch.testing.assert_close(batched[k], reference, atol=1e-5, rtol=1e-4)
         decoder.mask_tokens.weight[0] = token
-    assert nano_config().segmenter.prompt_to_mask_token and not paper_config().segmenter.prompt_to_mask_token
+    assert scratch_config(nano_config()).segmenter.prompt_to_mask_token
+    assert not nano_config().segmenter.prompt_to_mask_token and not paper_config().segmenter.prompt_to_mask_token
 
 
 def test_seg_features_average_the_grounded_phrase():
