@@ -1,6 +1,6 @@
 """Training configuration: one dataclass, one preset per model size.
 
-`nano` trains the tiny random-init MIMO on a 2-core laptop CPU in minutes;
+`nano` trains the MIMO stage on the nano foundations on a 2-core laptop CPU in minutes;
 `paper` is the configuration the MIMO paper reports (4x A800 80 GB, bf16,
 LoRA, Adam lr 3e-4, global batch 40). README.md shows its launch.
 """
@@ -70,11 +70,10 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # 1300 steps x 8 samples (2 per image), sized to finish within 10 minutes from nothing to checkpoint on
-    # 2 CPU cores (0.3-0.4 s a step on a shared machine; 1500 steps took 605 s, over the limit). Keeping
-    # 2 samples of an image together: 0.33 s/step vs 0.47 fully shuffled, and at the same wall clock
-    # (~10 min) teacher-forced seg Dice 0.56 vs 0.40. lr 3e-3 plateaued at a 3x higher answer loss than
-    # 1e-3 over the first 220 steps.
+    # The MIMO stage on the nano foundations: 1300 steps x 8 samples (2 per image, each image encoded once),
+    # about 0.3 s a step on 2 CPU cores, within the 10-minute budget from start to checkpoint (581 s wall,
+    # benchmarks/bench_nano_targets.py). lr 1e-3: with 3e-3 the from-scratch recipe plateaued at a 3x higher
+    # answer loss over its first 220 steps.
     "nano": TrainConfig(max_steps=1300, same_image=2, eval_every=260, eval_samples=24, ckpt_every=260),
     # The MIMO paper: 4 GPUs x batch 10 x accum 1 = global batch 40, Adam lr 3e-4, bf16,
     # LoRA (set by the model preset). Warmup, schedule and clipping follow LISA, which MIMO
