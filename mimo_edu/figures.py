@@ -3,24 +3,26 @@
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-# (key, label, x, y, colour): boxes of the MIMO data flow, on a 12 x 6 canvas.
+# (key, label, x, y, colour): boxes of the MIMO data flow, on a 12 x 6 canvas. Grey: frozen in the MIMO stage
+# (pretrained foundations, as in the paper and in nano); orange: trained in it.
 _BOXES = (
     ("image", "image", 0.9, 5.0, "#dbe9f6"),
     ("prompt", "visual prompt\npoint | box | scribble", 0.9, 3.4, "#dbe9f6"),
     ("text", "question", 0.9, 1.8, "#dbe9f6"),
-    ("clip", "CLIP vision\ntower + projector", 3.4, 5.0, "#e8e8e8"),
-    ("penc", "prompt encoder", 3.4, 3.4, "#e8e8e8"),
-    ("tok", "tokenizer +\nembeddings", 3.4, 1.8, "#e8e8e8"),
+    ("clip", "CLIP vision\ntower (frozen)", 3.4, 5.0, "#e8e8e8"),
+    ("proj", "projector", 6.0, 5.0, "#fde2c8"),
+    ("penc", "visual prompt\nencoder", 3.4, 3.4, "#fde2c8"),
+    ("tok", "tokenizer +\ntoken embeddings", 3.4, 1.8, "#fde2c8"),
     ("mia", "Multi-modal\nInput Aligner", 6.0, 3.4, "#fde2c8"),
-    ("llm", "LLM (Llama)\n+ LoRA", 8.3, 3.4, "#fde2c8"),
+    ("llm", "LLM (Llama, frozen)\n+ LoRA (trained)", 8.3, 3.4, "#fde2c8"),
     ("answer", 'answer text\n"The <p>cyst</p> [SEG]"', 10.8, 4.6, "#d5f0d5"),
     ("mlp", "[SEG] hidden\nMLP H\u2192256", 10.8, 2.6, "#fde2c8"),
     ("samenc", "SAM image\nencoder (frozen)", 6.0, 0.7, "#e8e8e8"),
     ("samdec", "SAM mask\ndecoder", 10.8, 0.7, "#fde2c8"),
 )
 _ARROWS = (
-    ("image", "clip"), ("prompt", "penc"), ("text", "tok"), ("clip", "mia"), ("penc", "mia"),
-    ("tok", "mia"), ("mia", "llm"), ("clip", "llm"), ("llm", "answer"), ("llm", "mlp"),
+    ("image", "clip"), ("prompt", "penc"), ("text", "tok"), ("clip", "proj"), ("proj", "mia"), ("penc", "mia"),
+    ("tok", "mia"), ("mia", "llm"), ("proj", "llm"), ("llm", "answer"), ("llm", "mlp"),
     ("mlp", "samdec"), ("samenc", "samdec"),
 )
 # image -> SAM encoder runs round the left margin, clear of the other inputs.
@@ -35,7 +37,11 @@ def _edge(a: tuple[float, float], b: tuple[float, float], half_w: float = 1.0, h
 
 
 def draw_data_flow(ax: plt.Axes | None = None) -> plt.Axes:
-    """Draw MIMO's data flow: inputs (blue), frozen parts (grey), trained parts (orange), outputs (green)."""
+    """Draw MIMO's data flow: inputs (blue), frozen parts (grey), parts the MIMO stage trains (orange), outputs (green).
+
+    The LLM box is orange because LoRA trains, though its base weights stay frozen; the tokenizer is fixed,
+    its token embeddings train (they hold the new tokens).
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 6))
     centres = {}

@@ -116,13 +116,16 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
     sparse = model.grounding(model._seg_features(hidden, enc.input_ids))  # (K_total, 1, D)
     image_embeddings = model.image_embeddings(images)  # (B, D, h, w)
+    weights = None  # region tokens pool the prompt's own region, or SAM's mask for it (region_source="sam")
+    if model.config.region_source == "sam" and any(prompts):
+        weights = model.sam_region_weights(image_embeddings, prompts)  # (P, N)
     first = int(seg_at[0].sum())
     masks = model.segmenter.decode(image_embeddings[:1], sparse[:first], model.config.image_size)
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": patches,
         "projected image tokens (B, N / merge^2, H)": model.projector(merge_patches(patches, merge)),
-        "<region> tokens (P * T, H)": model.prompt_encoder(patches, prompts),
+        "<region> tokens (P * T, H)": model.prompt_encoder(patches, prompts, weights),
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
         "LLM hidden states (B, L, H)": hidden,
@@ -144,13 +147,21 @@ def print_shapes(trace: dict[str, torch.Tensor]) -> None:
 # ---- visual prompts and the aligner ---------------------------------------------------------
 
 
-def region_weight_grid(model: "MIMO", prompt: VisualPrompt) -> np.ndarray:
+def region_weight_grid(model: "MIMO", prompt: VisualPrompt, image: np.ndarray | None = None) -> np.ndarray:
     """The weight of each CLIP patch in the prompt's pooled region token, as the (grid, grid) patch grid.
 
-    The prompt is in the model's frame (config.image_size pixels).
+    Without `image`: the prompt's own rasterised region (`region_source="prompt"`, the from-scratch ablation).
+    With `image` (in the model's frame) and `region_source="sam"`: the coverage of the mask nano-SAM predicts
+    for the prompt, which is what the model pools. The prompt is in the model's frame (config.image_size pixels).
     """
     grid = model.config.vision.grid
-    return model.prompt_encoder.region_weights(prompt).view(grid, grid).numpy()
+    if image is None or model.config.region_source != "sam":
+        return model.prompt_encoder.region_weights(prompt).view(grid, grid).numpy()
+    with torch.no_grad():
+        pixels = model._image_tensor(np.array(image))
+        images, frame_prompts = model._to_frame(pixels, [[prompt]])
+        weights = model.sam_region_weights(model.image_embeddings(images), frame_prompts)  # (1, N)
+    return weights[0].view(grid, grid).cpu().numpy()
 
 
 def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:

@@ -5,10 +5,12 @@ evaluation wrote (metrics.jsonl, snapshots, evaluate's report).
 """
 
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from mimo_edu.data.draw import overlay_masks
+from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
 from mimo_edu.data.schema import Sample
-from mimo_edu.figures_model import TASK_TITLES, show_sample
+from mimo_edu.figures_model import TASK_TITLES, _wrap, show_sample
 from mimo_edu.train.config import TrainConfig
 from mimo_edu.train.trainer import lr_at
 
@@ -121,3 +123,41 @@ def show_failure(ax, sample: Sample, answer, dice: float) -> None:
     shown = Sample(sample.id, sample.image, sample.modality, sample.task, sample.question,
                    f"{answer.plain_text}  (ref: {sample.answer})", answer.masks, sample.visual_prompts, answer.terms)
     show_sample(ax, shown, title=f"{sample.task} · {sample.modality} · Dice {dice:.2f}")
+
+
+def show_graded(ax, sample: Sample, answer, right: bool | None = None) -> bool:
+    """The model's answer graded against the generator's truth; returns whether it is right.
+
+    Predicted masks are filled (one colour per term the model named), the true masks are outlined in white,
+    the title says RIGHT or WRONG, and the model's words stand above the truth. `right` defaults to the exact
+    match of the words (as `evaluate` scores them); pass your own verdict to grade otherwise.
+    """
+    from mimo_edu.eval.evaluate import score_sample
+
+    score = score_sample(sample, answer.text, answer.terms, answer.masks)
+    right = bool(score.exact) if right is None else bool(right)
+    dice = float(np.mean(score.dices)) if score.dices else float("nan")
+    ax.imshow(overlay_masks(sample.image, answer.masks))
+    for ref in sample.masks:
+        if ref.any():
+            ax.contour(ref, levels=[0.5], colors="white", linewidths=1.2, linestyles="--")
+    for prompt in sample.visual_prompts:
+        draw_prompt(ax, prompt)
+    ax.set_title(f"{'RIGHT' if right else 'WRONG'} · {sample.task} · {sample.modality} · Dice {dice:.2f}",
+                 fontsize=9, color="tab:green" if right else "tab:red", weight="bold")
+    said = _plain(answer.plain_text) or "(nothing)"
+    ax.set_xlabel(f"Q: {_wrap(sample.question)}\nmodel: {_wrap(said)}\ntruth: {_wrap(_plain(sample.answer))}",
+                  fontsize=8, loc="left")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    handles = [Patch(color=PALETTE[k % len(PALETTE)] / 255.0, label=f"model: {t}") for k, t in enumerate(answer.terms)]
+    handles.append(Line2D([], [], color="white", ls="--", label="true mask (outline)"))
+    leg = ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8, facecolor="#555555")
+    for text in leg.get_texts():
+        text.set_color("white")
+    return right
+
+
+def _plain(text: str) -> str:
+    """An answer without its <p>, </p> and [SEG] markers."""
+    return " ".join(text.replace("<p>", "").replace("</p>", "").replace("[SEG]", "").split())
