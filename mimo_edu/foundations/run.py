@@ -135,10 +135,7 @@ def load_objective(kind: str, path: str | Path) -> nn.Module:
         raise CheckpointError(f"nano-{kind.upper()} foundation {path}: no such folder. " + REMAKE.format(kind=kind))
     try:
         if kind == "sam":
-            config = json.loads((path / CONFIG_FILE).read_text())
-            config = SegmenterConfig(**{**config, **{k: tuple(config[k]) for k in
-                                                     ("global_attn_indexes", "pixel_mean", "pixel_std")}})
-            objective = SamObjective(config)
+            objective = SamObjective(SegmenterConfig.from_dict(json.loads((path / CONFIG_FILE).read_text())))
             load_sam_state(objective.segmenter.sam, path / SAM_FILE, REMAKE.format(kind=kind))
             return objective
         tokenizer = load_tokenizer(path)

@@ -73,9 +73,14 @@ class SamObjective(nn.Module):
         self.config = config
         self.segmenter = Segmenter(config)
 
-    def predict(self, images: torch.Tensor, prompts: list[VisualPrompt], image_index: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S) in [0, 1], K prompts on them -> mask logits (K, S, S)."""
-        embeddings = self.segmenter.image_embeddings(images)  # (B, D, h, w)
+    def predict(self, images: torch.Tensor, prompts: list[VisualPrompt], image_index: torch.Tensor,
+                embeddings: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, 3, S, S) in [0, 1], K prompts on them -> mask logits (K, S, S).
+
+        `embeddings` (B, D, h, w): the images' SAM embeddings, when already computed.
+        """
+        if embeddings is None:
+            embeddings = self.segmenter.image_embeddings(images)  # (B, D, h, w)
         sparse = sparse_embeddings(self.segmenter.sam.prompt_encoder, prompts, PROMPT_SLOTS)  # (K, slots + 1, D)
         return self.segmenter.decode(embeddings, sparse, images.shape[-1], image_index.to(embeddings.device))
 
@@ -118,8 +123,9 @@ def evaluate_sam(objective: SamObjective, num: int, stream: int) -> dict:
         s = scene(stream, i, size)
         rng = np.random.default_rng([stream, i, 4])
         image = image_tensor(s.image)[None]
+        embedding = objective.segmenter.image_embeddings(image)  # once per image, for every prompt kind
         for kind, prompts in eval_prompts(s, rng).items():
-            logits = objective.predict(image, prompts, torch.zeros(len(prompts), dtype=torch.long))
+            logits = objective.predict(image, prompts, torch.zeros(len(prompts), dtype=torch.long), embedding)
             for inst, pred in zip(s.instances, (logits > 0).numpy(), strict=True):
                 d = dice(pred, inst.mask)
                 dices[kind].append(d)

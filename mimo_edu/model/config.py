@@ -156,6 +156,11 @@ class SegmenterConfig:
     def embedding_size(self) -> int:
         return self.image_size // self.patch_size
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "SegmenterConfig":
+        """Rebuild from `asdict` output (JSON turns its tuples into lists)."""
+        return cls(**{**d, **{k: tuple(d[k]) for k in ("global_attn_indexes", "pixel_mean", "pixel_std")}})
+
 
 @dataclass
 class MIMOConfig:
@@ -203,10 +208,7 @@ class MIMOConfig:
             d = dict(d)
             d["vision"] = VisionConfig(**d["vision"])
             d["llm"] = LLMConfig(**d["llm"])
-            seg = dict(d["segmenter"])
-            for key in ("global_attn_indexes", "pixel_mean", "pixel_std"):
-                seg[key] = tuple(seg[key])
-            d["segmenter"] = SegmenterConfig(**seg)
+            d["segmenter"] = SegmenterConfig.from_dict(d["segmenter"])
             d["lora_targets"] = tuple(d["lora_targets"])
             d["trainable"] = tuple(d["trainable"])
             return cls(**d)
