@@ -1,8 +1,7 @@
 """Figures for notebook 02: what the nano foundations learned before the MIMO stage.
 
 nano-CLIP naming the structures of a scene, nano-SAM's masks from a box, a point and a scribble, the
-pretraining losses, and the verdict on the region-pooling exercise. Each helper keeps a notebook cell
-short; none changes a foundation.
+pretraining losses. Each helper keeps a notebook cell short; none changes a foundation.
 """
 
 from typing import TYPE_CHECKING
@@ -118,34 +117,3 @@ def plot_pretraining(ax, records: list[dict], title: str) -> None:
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-
-
-@torch.no_grad()
-def check_pool_region(pool_region, objective: "ClipObjective", seed: int = 0) -> str:
-    """The exercise's verdict: `pool_region(patches (N, C), coverage (N,)) -> (C,)` against the pooling step
-    of `ClipObjective.region_embeddings` (its output before the layer norm, read with a hook) on random
-    inputs. A line starting "Correct" or "Not yet"; never raises."""
-    layer_norm = objective.clip.vision_model.post_layernorm
-    g = torch.Generator().manual_seed(seed)
-    n, c = 64, layer_norm.normalized_shape[0]
-    patches = torch.randn(n, c, generator=g)  # (N, C)
-    coverage = torch.rand(n, generator=g) * (torch.rand(n, generator=g) < 0.3)  # (N,): a region over a few patches
-    seen: list[torch.Tensor] = []
-    hook = layer_norm.register_forward_pre_hook(lambda module, args: seen.append(args[0][0]))
-    try:
-        objective.region_embeddings(patches[None], coverage[None])
-    finally:
-        hook.remove()
-    try:
-        pooled, empty = pool_region(patches.clone(), coverage.clone()), pool_region(patches.clone(), torch.zeros(n))
-    except Exception as err:  # the learner's code: report, never raise, so Run All goes on
-        return f"Not yet: pool_region raised {type(err).__name__}: {err}"
-    if not isinstance(pooled, torch.Tensor):
-        return f"Not yet: pool_region returned {type(pooled).__name__}; return a tensor of shape (C,) = ({c},)."
-    if tuple(pooled.shape) != (c,):
-        return f"Not yet: the result has shape {tuple(pooled.shape)}; sum over the patches to get ({c},)."
-    if not torch.allclose(pooled.float(), seen[0], atol=1e-5):
-        return "Not yet: weight each patch row by its coverage, sum over patches, divide by the total coverage."
-    if not (isinstance(empty, torch.Tensor) and torch.isfinite(empty).all()):
-        return "Not yet: a region that covers nothing divides by zero; clamp the total coverage at 1e-6."
-    return "Correct! nano-CLIP's region embedding starts from this coverage-weighted mean of the patch tokens."

@@ -1,20 +1,45 @@
 """Every notebook opens the same way, holds no stale outputs, and runs headless under papermill."""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from mimo_edu.course import NBVAL_MARK, find_notebooks, run_notebook, summary
+from mimo_edu.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = find_notebooks(ROOT / "notebooks")
 IDS = [p.stem for p in NOTEBOOKS]
+WITH_EXERCISES = [p for p in NOTEBOOKS if any(e.notebook == p.stem[:2] for e in EXERCISES.values())]
 
 
 def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
+
+
+def verdicts(executed: nbformat.NotebookNode) -> tuple[dict[str, list[str]], int]:
+    """Exercise id -> the lines starting "Correct" or "Not yet" that its check cell printed, and how many such
+    lines the whole notebook printed."""
+    by_id, total = {}, 0
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        lines = [line for line in text.splitlines() if line.startswith(("Correct", "Not yet"))]
+        total += len(lines)
+        for exercise_id in re.findall(r'check\("(\d\d\.\d+)"', cell.source):
+            by_id[exercise_id] = lines
+    return by_id, total
+
+
+def ran_to_the_end(run, executed: nbformat.NotebookNode) -> None:
+    assert run.ok, run.error
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert all(c.get("execution_count") for c in executed.cells if c.cell_type == "code" and c.source.strip())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -31,6 +56,7 @@ def test_standard_opening(path):
     assert "import mimo_edu" in imports.source or "from mimo_edu" in imports.source
     assert "parameters" in params.metadata.get("tags", []), "the fourth code cell is the parameters cell"
     assert "seed =" in params.source and "smoke =" in params.source
+    assert "\nsolutions = False" in params.source, "every notebook takes the `solutions` parameter, off by default"
     assert "seed_everything(seed)" in seed.source
     assert any(c.cell_type == "markdown" and "## Summary" in c.source for c in cells)
 
@@ -48,16 +74,34 @@ def test_only_checked_cells_keep_outputs(path):
 @pytest.mark.slow
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_runs_under_papermill_with_smoke_parameters(path, tmp_path):
-    run = run_notebook(path, tmp_path, {"smoke": True, "seed": 1})
-    assert run.ok, run.error
+def test_runs_under_papermill_with_smoke_parameters_and_solutions(path, tmp_path):
+    run = run_notebook(path, tmp_path, {"smoke": True, "seed": 1, "solutions": True})
     executed = read(tmp_path / path.name)
+    ran_to_the_end(run, executed)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "smoke = True" in injected[0].source
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    assert injected and "smoke = True" in injected[0].source and "solutions = True" in injected[0].source
     assert 0 < run.peak_mb < 2048, f"{path.name} peaked at {run.peak_mb:.0f} MB, above mybinder's 2 GB"
     assert path.stem in summary([run])
+    by_id, total = verdicts(executed)
+    assert set(by_id) == {i for i, e in EXERCISES.items() if e.notebook == path.stem[:2]}
+    for exercise_id, lines in by_id.items():  # with the solutions, every check passes
+        assert len(lines) == 1 and lines[0].startswith("Correct"), (exercise_id, lines)
+    assert total == len(by_id)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_runs_to_the_end_with_the_exercises_open(path, tmp_path):
+    """As a learner meets it: every exercise still `...`; each check gives a hint, and Run All goes on."""
+    run = run_notebook(path, tmp_path, {"smoke": True, "seed": 1})
+    executed = read(tmp_path / path.name)
+    ran_to_the_end(run, executed)
+    by_id, total = verdicts(executed)
+    assert set(by_id) == {i for i, e in EXERCISES.items() if e.notebook == path.stem[:2]}
+    for exercise_id, lines in by_id.items():
+        assert len(lines) == 1 and lines[0].startswith("Not yet"), (exercise_id, lines)
+    assert total == len(by_id)
 
 
 def test_course_command_reports_each_notebook(tmp_path):
