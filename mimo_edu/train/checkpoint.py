@@ -44,6 +44,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from mimo_edu.errors import CheckpointError
+from mimo_edu.shipped import shipped_path
 
 LATEST = "latest"
 TRAINABLE, OPTIMIZER, STATE, MODEL_DIR = "trainable.safetensors", "optimizer.pt", "trainer_state.pt", "model"
@@ -294,17 +295,19 @@ def load_model(path: str | Path):
 
 
 COURSE_CHECKPOINT_ENV = "MIMO_EDU_CHECKPOINT"
-COURSE_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "mimo-nano"
-"""The trained nano the course ships (`make nano-checkpoint` remakes it)."""
+COURSE_CHECKPOINT = shipped_path("mimo-nano")
+"""The trained nano the course ships (`make nano-checkpoint` remakes it): the clone's data/mimo-nano, or the copy
+an installed wheel carries (mimo_edu/shipped.py)."""
 
 
 def course_checkpoint() -> Path:
-    """The checkpoint the notebooks load: $MIMO_EDU_CHECKPOINT, else the repository's data/mimo-nano."""
-    path = Path(os.environ.get(COURSE_CHECKPOINT_ENV) or COURSE_CHECKPOINT)
+    """The checkpoint the notebooks load: $MIMO_EDU_CHECKPOINT, else data/mimo-nano (the clone's, or the installed
+    package's copy), looked up at each call."""
+    path = Path(os.environ.get(COURSE_CHECKPOINT_ENV) or shipped_path("mimo-nano"))
     if not path.is_dir():
         raise CheckpointError(
-            f"checkpoint {path}: no such folder. Clone the course repository (it ships data/mimo-nano), "
-            f"or train one (`python -m mimo_edu train --preset nano --out runs/nano`) and set "
-            f"${COURSE_CHECKPOINT_ENV} to its folder."
+            f"checkpoint {path}: no such folder. Install mimo-edu from the course repository (`pip install .` or "
+            f"`pip install git+https://github.com/mimo-edu/mimo-edu` carry data/mimo-nano), or train one "
+            f"(`python -m mimo_edu train --preset nano --out runs/nano`) and set ${COURSE_CHECKPOINT_ENV} to its folder."
         )
     return path
