@@ -553,7 +553,8 @@ def preset_differences(nano: MIMOConfig, paper: MIMOConfig, nano_train: TrainCon
         rows += [(f"{prefix}.{k}", _short(fa[k]), _short(fb[k])) for k in fa if k != "preset" and fa[k] != fb[k]]
 
     def frozen(c: MIMOConfig) -> str:  # `trainable` is long; the parts it leaves out say the same
-        return ", ".join(p for p in PARTS if p not in c.trainable) or "(none)"
+        parts = [p for p in PARTS if p not in c.trainable and (p != "region_decoder" or c.region_source == "sam")]
+        return ", ".join(parts) or "(none)"
 
     return [("model.frozen parts", frozen(nano), frozen(paper)) if k == "model.trainable" else (k, a, b)
             for k, a, b in rows]

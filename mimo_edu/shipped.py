@@ -7,14 +7,12 @@ pyproject.toml maps those two folders into the package as `mimo_edu/_shipped/` (
 when the wheel is built. data/ stays the one source of truth; a clone and an editable install read it directly.
 """
 
-import os
 from pathlib import Path
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 """data/ of the clone this package runs from (absent in a wheel install: there it would be site-packages/data)."""
 PACKAGED = Path(__file__).resolve().parent / "_shipped"
 """A wheel's copy of data/mimo-nano and data/foundations."""
-FOUNDATIONS_ENV = "MIMO_EDU_FOUNDATIONS"  # read by mimo_edu.foundations.paths
 
 
 def shipped_path(name: str) -> Path:
@@ -24,13 +22,3 @@ def shipped_path(name: str) -> Path:
         if (root / name).is_dir():
             return root / name
     return REPO_DATA / name
-
-
-def use_packaged_foundations() -> None:
-    """In a wheel install, point $MIMO_EDU_FOUNDATIONS at the packaged foundations, which
-    mimo_edu.foundations would otherwise look for beside the package. A value already set wins, and a clone
-    (with its data/foundations) is left alone."""
-    if os.environ.get(FOUNDATIONS_ENV) or (REPO_DATA / "foundations").is_dir():
-        return
-    if (PACKAGED / "foundations").is_dir():
-        os.environ[FOUNDATIONS_ENV] = str(PACKAGED / "foundations")

@@ -40,21 +40,6 @@ def test_shipped_path_prefers_the_clone_then_the_installed_copy(monkeypatch, tmp
     assert shipped.shipped_path("mimo-nano") == repo / "mimo-nano"
 
 
-def test_packaged_foundations_are_used_only_without_a_clone(monkeypatch, tmp_path):
-    monkeypatch.delenv(shipped.FOUNDATIONS_ENV, raising=False)
-    monkeypatch.setattr(shipped, "PACKAGED", tmp_path / "_shipped")
-    (tmp_path / "_shipped" / "foundations").mkdir(parents=True)
-    shipped.use_packaged_foundations()  # the clone has data/foundations: nothing changes
-    assert shipped.FOUNDATIONS_ENV not in os.environ
-    monkeypatch.setattr(shipped, "REPO_DATA", tmp_path / "data")
-    monkeypatch.setenv(shipped.FOUNDATIONS_ENV, "/somewhere/else")
-    shipped.use_packaged_foundations()  # an explicit setting wins
-    assert os.environ[shipped.FOUNDATIONS_ENV] == "/somewhere/else"
-    monkeypatch.delenv(shipped.FOUNDATIONS_ENV)
-    shipped.use_packaged_foundations()
-    assert os.environ[shipped.FOUNDATIONS_ENV] == str(tmp_path / "_shipped" / "foundations")
-
-
 def _run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
     assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

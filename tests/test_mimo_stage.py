@@ -1,6 +1,7 @@
 """The MIMO stage on the nano foundations: what it freezes stays bit-identical, what it trains moves, and
 the from-scratch ablation is what it says."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from mimo_edu.train.config import get_preset
 from mimo_edu.train.run import train_run
 from mimo_edu.utils import seed_everything
 
-FROZEN = ("vision_tower", "sam_image_encoder", "sam_prompt_encoder")
+FROZEN = ("vision_tower", "sam_image_encoder", "sam_prompt_encoder", "region_decoder")
 
 
 def frozen_state(model) -> dict[str, torch.Tensor]:
@@ -57,7 +58,7 @@ def test_from_scratch_builds_random_weights_that_all_train():
     assert all(not torch.equal(a[k], b[k]) for k in a if a[k].numel() > 1 and a[k].float().std() > 0)
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in scratch.state_dict().items())  # seeded random init
     counts = scratch.parameter_counts()
-    assert set(counts) == set(PARTS) and all(t == n for n, t in counts.values())
+    assert set(counts) == set(PARTS) - {"region_decoder"} and all(t == n for n, t in counts.values())
     assert scratch.config.lora_rank == 0 and scratch.config.region_source == "prompt"
     batch = collate([MIMOSegSynth(2, seed=0)[i] for i in range(2)])
     assert torch.isfinite(scratch(batch).loss)
@@ -80,3 +81,19 @@ def test_train_cli_from_scratch_records_the_ablation(tmp_path):
     state = read_trainer_state(tmp_path / (tmp_path / "latest").read_text().strip())
     assert state["config"]["from_scratch"] is True
     assert load_model(tmp_path).config.lora_rank == 0
+
+
+def test_regions_pool_over_the_pretrained_decoders_masks_whatever_the_trained_decoder_learns():
+    """The [SEG] decoder trains; the region masks come from the frozen copy of SAM's pretrained decoder."""
+    model = build_mimo("nano").eval()
+    sample = next(s for s in MIMOSegSynth(8, seed=0) if s.visual_prompts)
+    image = torch.from_numpy(np.array(sample.image)).permute(2, 0, 1).float()[None] / 255
+    with torch.no_grad():
+        embedding = model.image_embeddings(image)
+        before = model.sam_region_weights(embedding, [sample.visual_prompts])
+        for p in model.segmenter.sam.mask_decoder.parameters():
+            p.add_(torch.randn_like(p))
+        assert torch.equal(model.sam_region_weights(embedding, [sample.visual_prompts]), before)
+        for p in model.region_decoder.parameters():
+            p.add_(torch.randn_like(p))
+        assert not torch.equal(model.sam_region_weights(embedding, [sample.visual_prompts]), before)

@@ -77,8 +77,11 @@ def test_nano_is_small_and_trains_the_joining_parts(nano):
     assert 5e6 < total <= 10e6
     for part in ("projector", "prompt_encoder", "aligner", "mask_decoder", "seg_head", "lora"):
         assert counts[part][1] == counts[part][0] > 0, part
-    for part in ("vision_tower", "sam_image_encoder", "sam_prompt_encoder"):
+    for part in ("vision_tower", "sam_image_encoder", "sam_prompt_encoder", "region_decoder"):
         assert counts[part][1] == 0, part
+    assert counts["region_decoder"][0] == counts["mask_decoder"][0]  # a frozen copy of the pretrained decoder
+    with pytest.raises(MimoError, match="region_decoder"):
+        build_mimo("nano", trainable=("mask_decoder", "region_decoder"))
     assert nano.config.llm.vocab_size == len(nano.tokenizer) == nano.llm.get_input_embeddings().num_embeddings
 
 

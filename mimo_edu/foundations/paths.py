@@ -3,10 +3,12 @@
 import os
 from pathlib import Path
 
+from mimo_edu.shipped import shipped_path
+
 KINDS = ("clip", "sam", "llm")
 FOUNDATIONS_ENV = "MIMO_EDU_FOUNDATIONS"
-FOUNDATIONS_DIR = Path(__file__).resolve().parents[2] / "data" / "foundations"
-"""The shipped foundations (`make foundations` remakes them)."""
+FOUNDATIONS_DIR = shipped_path("foundations")
+"""The shipped foundations (`make foundations` remakes them): the clone's data/foundations or a wheel's copy."""
 SAM_FILE = "sam.pth"  # segment-anything's format: a state dict, as sam_vit_h_4b8939.pth
 
 

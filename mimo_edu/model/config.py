@@ -18,10 +18,12 @@ PARTS = (
     "llm",  # Llama; with LoRA on: LoRA adapters + token embeddings + LM head
     "sam_image_encoder",
     "sam_prompt_encoder",
+    "region_decoder",  # frozen copy of the pretrained SAM mask decoder; only with region_source="sam"
     "mask_decoder",
     "seg_head",  # [SEG] hidden state -> SAM sparse prompt
 )
 """The parts of MIMO, in data-flow order. `MIMOConfig.trainable` lists the ones that train."""
+ALL_TRAINABLE = tuple(p for p in PARTS if p != "region_decoder")  # the region decoder is SAM as pretrained
 
 REGION_SOURCES = ("prompt", "sam")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -180,7 +182,7 @@ class MIMOConfig:
     lora_alpha: int = 8
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
-    trainable: tuple[str, ...] = PARTS
+    trainable: tuple[str, ...] = ALL_TRAINABLE
     ce_weight: float = 1.0
     bce_weight: float = 2.0
     dice_weight: float = 0.5
@@ -194,7 +196,12 @@ class MIMOConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.trainable) - set(PARTS))
         if unknown:
-            raise MimoError(f"MIMOConfig.trainable: unknown parts {unknown}; choose from {list(PARTS)}.")
+            raise MimoError(f"MIMOConfig.trainable: unknown parts {unknown}; choose from {list(ALL_TRAINABLE)}.")
+        if "region_decoder" in self.trainable:
+            raise MimoError(
+                "MIMOConfig.trainable: 'region_decoder' is SAM's mask decoder as pretrained, kept frozen so "
+                "that regions keep their meaning; train 'mask_decoder' instead."
+            )
         if self.region_source not in REGION_SOURCES:
             raise MimoError(f"MIMOConfig.region_source {self.region_source!r}: choose one of {REGION_SOURCES}.")
 
@@ -269,7 +276,7 @@ def scratch_config(config: MIMOConfig) -> MIMOConfig:
         segmenter=replace(config.segmenter, prompt_to_mask_token=True),
         region_source="prompt",
         lora_rank=0,
-        trainable=PARTS,
+        trainable=ALL_TRAINABLE,
     )
 
 
@@ -286,7 +293,7 @@ def lite_config() -> MIMOConfig:
             pixel_mean=(0.0, 0.0, 0.0),
             pixel_std=(255.0, 255.0, 255.0),
         ),
-        trainable=tuple(p for p in PARTS if p not in ("sam_image_encoder", "sam_prompt_encoder")),
+        trainable=tuple(p for p in ALL_TRAINABLE if p not in ("sam_image_encoder", "sam_prompt_encoder")),
     )
 
 

@@ -113,6 +113,7 @@ class Segmenter(nn.Module):
         sparse: torch.Tensor,
         out_size: int,
         image_index: torch.Tensor | None = None,
+        decoder: MaskDecoder | None = None,
     ) -> torch.Tensor:
         """image_embeddings (B, D, h, w), sparse (K, n, D) -> mask logits (K, out_size, out_size).
 
@@ -120,8 +121,9 @@ class Segmenter(nn.Module):
         `MaskDecoder.predict_masks` with `multimask_output=False`, batched over images: one call of the
         two-way transformer serves every prompt of a batch. With `config.prompt_to_mask_token` each
         prompt is also added to its mask token, the token whose output weighs the mask (nano).
+        `decoder`: another mask decoder of the same shape (default: SAM's own, the one MIMO trains).
         """
-        decoder, prompt_encoder = self.sam.mask_decoder, self.sam.prompt_encoder
+        decoder, prompt_encoder = decoder or self.sam.mask_decoder, self.sam.prompt_encoder
         K = len(sparse)
         if image_index is None:
             image_index = torch.zeros(K, dtype=torch.long, device=sparse.device)
