@@ -61,6 +61,35 @@ def test_standard_opening(path):
     assert any(c.cell_type == "markdown" and "## Summary" in c.source for c in cells)
 
 
+# arXiv id -> a word the reference's line must hold: catches a mistyped id (checked against arxiv.org).
+ARXIV = {
+    "2510.10011": "MIMO", "2308.00692": "LISA", "2412.09278": "MedPLIB", "2304.02643": "Segment anything",
+    "2103.00020": "CLIP", "2304.08485": "LLaVA", "2310.03744": "LLaVA-1.5", "2306.00890": "LLaVA-Med",
+    "2106.09685": "LoRA", "2307.09288": "Llama 2", "2310.09478": "MiniGPT-v2", "2304.12306": "MedSAM",
+    "2204.14198": "Flamingo", "2312.10032": "Osprey", "1711.05101": "AdamW", "1606.04797": "V-Net",
+    "2205.05198": "activation recomputation", "1910.02054": "ZeRO", "1604.06174": "checkpointing",
+    "2001.08361": "Scaling laws", "2204.02311": "PaLM",
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_study_time_and_references(path):
+    """The header says how long the notebook takes to study; the last cell cites its papers with arXiv ids."""
+    cells = read(path).cells
+    assert re.search(r"\*\*Study time:\*\* about \d+ minutes", cells[0].source), "no study time in the header"
+    last = cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## References"), "the last cell is the references"
+    lines = [line for line in last.source.splitlines() if line.startswith("- ")]
+    ids = [i for line in lines for i in re.findall(r"arXiv:(\d{4}\.\d{4,5})", line)]
+    assert ids, "cite at least one paper by its arXiv id"
+    assert len(ids) == len(set(ids)), "a paper is cited twice"
+    for line in lines:
+        for arxiv_id in re.findall(r"arXiv:(\d{4}\.\d{4,5})", line):
+            assert arxiv_id in ARXIV, f"unknown arXiv id {arxiv_id}: add it to ARXIV once checked"
+            assert ARXIV[arxiv_id] in line, f"arXiv:{arxiv_id} is {ARXIV[arxiv_id]}, not: {line}"
+            assert f"(https://arxiv.org/abs/{arxiv_id})" in line
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_only_checked_cells_keep_outputs(path):
     nb = read(path)
