@@ -114,7 +114,8 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
     hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
-    sparse = model.grounding(model._seg_features(hidden, enc.input_ids))  # (K_total, 1, D)
+    features = model._seg_features(hidden, enc.input_ids)  # (K_total, H): each grounded phrase's mean hidden state
+    sparse = model.grounding(features)  # (K_total, 1, D)
     image_embeddings = model.image_embeddings(images)  # (B, D, h, w)
     weights = None  # region tokens pool the prompt's own region, or SAM's mask for it (region_source="sam")
     if model.config.region_source == "sam" and any(prompts):
@@ -129,7 +130,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
         "LLM hidden states (B, L, H)": hidden,
-        "hidden states at [SEG] (K, H)": hidden[seg_at],
+        "[SEG] features, phrase means (K, H)": features,
         "grounding MLP -> SAM prompts (K, 1, D)": sparse,
         "SAM image embeddings (B, D, h, w)": image_embeddings,
         "mask logits of sample 0 (K_0, S, S)": masks,
