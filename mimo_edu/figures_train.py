@@ -4,6 +4,10 @@ Each helper keeps a notebook cell short and reads only what training and
 evaluation wrote (metrics.jsonl, snapshots, evaluate's report).
 """
 
+import re
+
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -38,27 +42,44 @@ def plot_losses(ax, records: list[dict]) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
 
 
-def plot_val_metrics(ax, records: list[dict]) -> None:
-    """Validation answer accuracy (solid) and Dice (dashed) per task against step (kind "eval" lines)."""
+def samples_per_task(num: int, tasks: tuple[str, ...] = TASKS) -> dict[str, int]:
+    """How many of the first `num` samples of a MIMOSeg-synth stream ask each task (sample i asks task i % 4)."""
+    return {task: len(range(k, num, len(tasks))) for k, task in enumerate(tasks)}
+
+
+def plot_val_metrics(ax, records: list[dict], eval_samples: int | None = None) -> None:
+    """Validation answer accuracy (solid) and Dice (dashed) per task against step (kind "eval" lines).
+
+    `eval_samples` (the run's `TrainConfig.eval_samples`) puts each task's n in the legend and the title:
+    a rate over a handful of samples jumps from one evaluation to the next.
+    """
     evals = [r for r in records if r.get("kind") == "eval"]
     steps = [r["step"] for r in evals]
+    n = samples_per_task(eval_samples) if eval_samples else {}
     for k, task in enumerate(TASKS):
         colour = f"C{k}"
         for metric, style in (("answer_acc", "-"), ("dice", "--")):
             values = [r.get(f"{task}/{metric}", np.nan) for r in evals]
             if not np.all(np.isnan(values)):
-                ax.plot(steps, values, style, c=colour, marker=".", label=f"{task} {metric}")
-    ax.set_ylim(0, 1)
+                ax.plot(steps, values, style, c=colour, marker=".")
+    handles = [Line2D([], [], c=f"C{k}", label=f"{task} (n = {n[task]})" if n else task) for k, task in enumerate(TASKS)]
+    handles += [Line2D([], [], c="k", ls="-", label="answer accuracy"), Line2D([], [], c="k", ls="--", label="Dice")]
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel("step")
-    ax.set_title("validation: accuracy (solid), Dice (dashed)")
-    ax.legend(fontsize=7, ncol=2)
+    sizes = sorted(set(n.values()))
+    each = f"n = {sizes[0]}" if len(sizes) == 1 else f"n = {sizes[0]}-{sizes[-1]}" if sizes else "n not given"
+    ax.set_title(f"validation, {each} samples per task", fontsize=10)
+    ax.legend(handles=handles, fontsize=9, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
 
 
 def show_snapshots(fig, snapshots: dict[int, dict], samples: list[Sample], max_steps_shown: int = 6) -> None:
-    """One row per sample: its reference masks, then the predicted masks (p > 0.5) at several steps."""
+    """One row per sample: its reference masks, then the predicted masks (p > 0.5) at several steps.
+
+    Sized for a 10-inch-wide figure, about 2 in per row (`figsize=(10, 2 * rows)`): the text is 9 pt.
+    """
     steps = sorted(snapshots)
     if len(steps) > max_steps_shown:
         steps = [steps[int(i)] for i in np.linspace(0, len(steps) - 1, max_steps_shown).round()]
@@ -66,7 +87,7 @@ def show_snapshots(fig, snapshots: dict[int, dict], samples: list[Sample], max_s
     for row, sample in enumerate(samples):
         axes[row, 0].imshow(overlay_masks(sample.image, sample.masks))
         axes[row, 0].set_title("reference", fontsize=9)
-        axes[row, 0].set_ylabel("\n".join(sample.terms) or "(no mask)", fontsize=8)
+        axes[row, 0].set_ylabel("\n".join(sample.terms) or "(no mask)", fontsize=9)
         for col, step in enumerate(steps, start=1):
             probs = snapshots[step]["probs"][row]  # (K, S, S)
             axes[row, col].imshow(overlay_masks(sample.image, _resized(probs, sample.image.shape[:2]) > 0.5))
@@ -97,25 +118,51 @@ def metrics_table(report: dict, group: str = "per_task") -> str:
 
 def modality_task_grid(samples: list[dict], key: str) -> tuple[np.ndarray, list[str]]:
     """(modality x task) means of `key` ("exact" or "dice") over evaluate(..., per_sample=True)["samples"]."""
-    modalities = sorted({s["modality"] for s in samples})
-    grid = np.full((len(modalities), len(TASKS)), np.nan)
-    for i, modality in enumerate(modalities):
-        for j, task in enumerate(TASKS):
-            values = [s[key] for s in samples if s["modality"] == modality and s["task"] == task and s[key] is not None]
-            if values:
-                grid[i, j] = np.mean(values)
+    grid, _, modalities = _grid(samples, key)
     return grid, modalities
 
 
-def plot_modality_task_grid(ax, grid: np.ndarray, modalities: list[str], title: str) -> None:
-    """A (modality x task) heat map with the values written in the cells (NaN: no sample)."""
-    ax.imshow(np.nan_to_num(grid, nan=-1), vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(TASKS)), TASKS, rotation=30)
-    ax.set_yticks(range(len(modalities)), modalities)
+def modality_task_counts(samples: list[dict], key: str) -> np.ndarray:
+    """(modality x task) number of samples behind each cell of `modality_task_grid` (those with a `key` value)."""
+    return _grid(samples, key)[1]
+
+
+def _grid(samples: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    modalities = sorted({s["modality"] for s in samples})
+    grid = np.full((len(modalities), len(TASKS)), np.nan)
+    counts = np.zeros((len(modalities), len(TASKS)), int)
+    for i, modality in enumerate(modalities):
+        for j, task in enumerate(TASKS):
+            values = [s[key] for s in samples if s["modality"] == modality and s["task"] == task and s[key] is not None]
+            counts[i, j] = len(values)
+            if values:
+                grid[i, j] = np.mean(values)
+    return grid, counts, modalities
+
+
+def plot_modality_task_grid(ax, grid: np.ndarray, modalities: list[str], title: str,
+                            counts: np.ndarray | None = None):
+    """A (modality x task) heat map with a colorbar, the value and (with `counts`) the n of each cell written in it.
+
+    NaN cells (no sample) are grey. Returns the image. Sized for two maps side by side in a 10-inch-wide figure.
+    """
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#cccccc")
+    im = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap=cmap, aspect="auto")
+    ax.figure.colorbar(im, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=9)
+    ax.set_xticks(range(len(TASKS)), TASKS, rotation=30, fontsize=9)
+    ax.set_yticks(range(len(modalities)), modalities, fontsize=9)
     for (i, j), v in np.ndenumerate(grid):
-        ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
-                color="w" if np.isnan(v) or v < 0.6 else "k")
-    ax.set_title(title)
+        text = "-" if np.isnan(v) else f"{v:.2f}"
+        if counts is not None:
+            text += f"\nn={counts[i, j]}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=9, color="w" if np.isnan(v) or v < 0.6 else "k")
+    if counts is not None:
+        per_cell = counts[counts > 0]
+        span = f"{per_cell.min()}-{per_cell.max()}" if len(per_cell) and per_cell.min() != per_cell.max() else str(
+            per_cell.max() if len(per_cell) else 0)
+        title = f"{title}\n{counts.sum()} samples, n = {span} per cell"
+    ax.set_title(title, fontsize=10)
+    return im
 
 
 def show_failure(ax, sample: Sample, answer, dice: float) -> None:
@@ -126,38 +173,127 @@ def show_failure(ax, sample: Sample, answer, dice: float) -> None:
 
 
 def show_graded(ax, sample: Sample, answer, right: bool | None = None) -> bool:
-    """The model's answer graded against the generator's truth; returns whether it is right.
+    """The model's answer graded against the generator's truth, in one panel; returns whether it is right.
 
     Predicted masks are filled (one colour per term the model named), the true masks are outlined in white,
     the title says RIGHT or WRONG, and the model's words stand above the truth. `right` defaults to the exact
     match of the words (as `evaluate` scores them); pass your own verdict to grade otherwise.
+    `show_graded_pair` draws the truth in a panel of its own, beside the prediction.
     """
-    from mimo_edu.eval.evaluate import score_sample
-
-    score = score_sample(sample, answer.text, answer.terms, answer.masks)
-    right = bool(score.exact) if right is None else bool(right)
-    dice = float(np.mean(score.dices)) if score.dices else float("nan")
+    right, dice = _grade(sample, answer, right)
     ax.imshow(overlay_masks(sample.image, answer.masks))
-    for ref in sample.masks:
-        if ref.any():
-            ax.contour(ref, levels=[0.5], colors="white", linewidths=1.2, linestyles="--")
+    _outline(ax, sample)
     for prompt in sample.visual_prompts:
         draw_prompt(ax, prompt)
     ax.set_title(f"{'RIGHT' if right else 'WRONG'} · {sample.task} · {sample.modality} · Dice {dice:.2f}",
                  fontsize=9, color="tab:green" if right else "tab:red", weight="bold")
     said = _plain(answer.plain_text) or "(nothing)"
     ax.set_xlabel(f"Q: {_wrap(sample.question)}\nmodel: {_wrap(said)}\ntruth: {_wrap(_plain(sample.answer))}",
-                  fontsize=8, loc="left")
+                  fontsize=9, loc="left")
     ax.set_xticks([])
     ax.set_yticks([])
     handles = [Patch(color=PALETTE[k % len(PALETTE)] / 255.0, label=f"model: {t}") for k, t in enumerate(answer.terms)]
     handles.append(Line2D([], [], color="white", ls="--", label="true mask (outline)"))
-    leg = ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8, facecolor="#555555")
+    _legend(ax, handles)
+    return right
+
+
+def show_graded_pair(axes, sample: Sample, answer, right: bool | None = None, wrap: int = 30) -> bool:
+    """The truth (left: the reference masks filled, the prompt drawn) beside the model's answer (right: its masks
+    filled, the true outline dashed in white); returns whether the answer is right (as `show_graded`)."""
+    right, dice = _grade(sample, answer, right)
+    truth_ax, model_ax = axes
+    truth_ax.imshow(overlay_masks(sample.image, sample.masks))
+    model_ax.imshow(overlay_masks(sample.image, answer.masks))
+    _outline(model_ax, sample)
+    for ax in axes:
+        for prompt in sample.visual_prompts:
+            draw_prompt(ax, prompt)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    truth_ax.set_title(f"truth · {sample.task} · {sample.modality}", fontsize=9)
+    model_ax.set_title(f"model: {'RIGHT' if right else 'WRONG'} · Dice {dice:.2f}", fontsize=9, weight="bold",
+                       color="tab:green" if right else "tab:red")
+    said = _plain(answer.plain_text) or "(nothing)"
+    truth_ax.set_xlabel(f"Q: {_wrap(sample.question, wrap)}\nA: {_wrap(_plain(sample.answer), wrap)}", fontsize=9,
+                        loc="left")
+    model_ax.set_xlabel(f"model: {_wrap(said, wrap)}", fontsize=9, loc="left")
+    _legend(truth_ax, [Patch(color=PALETTE[k % len(PALETTE)] / 255.0, label=t) for k, t in enumerate(sample.terms)])
+    _legend(model_ax, [Patch(color=PALETTE[k % len(PALETTE)] / 255.0, label=t) for k, t in enumerate(answer.terms)])
+    return right
+
+
+def graded_gallery(model, dataset, groups: dict[str, list[dict]], pairs_per_row: int = 2) -> dict[str, int]:
+    """Truth-and-answer pairs (`show_graded_pair`) for the samples of each group, groups side by side.
+
+    `groups` maps a heading to scores from `evaluate(..., per_sample=True)["samples"]` (each with an
+    "index" into `dataset`); the model answers each sample again. Each group takes
+    `pairs_per_row // len(groups)` (at least 1) pairs per row of a 10-inch-wide figure. Returns, per group,
+    how many of the shown answers are right.
+    """
+    per_row = max(1, pairs_per_row // len(groups))
+    rows = max(1, *(-(-len(scores) // per_row) for scores in groups.values()))
+    fig = plt.figure(figsize=(10, 3.7 * rows + 0.4), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(1, len(groups)))
+    right = {}
+    for subfig, (heading, scores) in zip(subfigs, groups.items(), strict=True):
+        axes = subfig.subplots(rows, 2 * per_row, squeeze=False)
+        right[heading] = 0
+        for k, ax in enumerate(axes.reshape(rows * per_row, 2)):
+            if k >= len(scores):
+                ax[0].axis("off")
+                ax[1].axis("off")
+                continue
+            sample = dataset[scores[k]["index"]]
+            answer = model.generate(sample.image, sample.question, sample.visual_prompts)
+            right[heading] += show_graded_pair(ax, sample, answer)
+        subfig.suptitle(f"{heading}: {right[heading]} of {len(scores)} right", fontsize=10, weight="bold")
+    plt.show()
+    return right
+
+
+def plot_ablations(ax, rows: dict[str, dict]) -> None:
+    """Answer accuracy per task with 95 % intervals, one bar per model (`rows`: name -> an evaluate report
+    with per-task "answer_acc" and "answer_acc_ci95"); n per task in the title."""
+    width = 0.8 / len(rows)
+    for k, (name, r) in enumerate(rows.items()):
+        acc = np.array([r["per_task"][t]["answer_acc"] for t in TASKS])
+        ci = np.array([r["per_task"][t]["answer_acc_ci95"] for t in TASKS])  # (tasks, 2)
+        ax.bar(np.arange(len(TASKS)) + k * width, acc, width, yerr=[acc - ci[:, 0], ci[:, 1] - acc], capsize=2, label=name)
+    ax.set_xticks(np.arange(len(TASKS)) + width * (len(rows) - 1) / 2, TASKS, fontsize=9)
+    ax.set_ylabel("answer accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    first = next(iter(rows.values()))
+    n = sorted({first["per_task"][t]["n"] for t in TASKS})
+    ax.set_title(f"ablations: {first['num_samples']} test samples, n = {'-'.join(map(str, n))} per task, "
+                 "bars 95 % intervals", fontsize=10)
+
+
+def _grade(sample: Sample, answer, right: bool | None) -> tuple[bool, float]:
+    from mimo_edu.eval.evaluate import score_sample
+
+    score = score_sample(sample, answer.text, answer.terms, answer.masks)
+    right = bool(score.exact) if right is None else bool(right)
+    return right, float(np.mean(score.dices)) if score.dices else float("nan")
+
+
+def _outline(ax, sample: Sample) -> None:
+    for ref in sample.masks:
+        if ref.any():
+            ax.contour(ref, levels=[0.5], colors="white", linewidths=1.2, linestyles="--")
+
+
+def _legend(ax, handles: list) -> None:
+    if not handles:
+        return
+    leg = ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.8, facecolor="#555555",
+                    handlelength=1.0, borderpad=0.3, labelspacing=0.2)
     for text in leg.get_texts():
         text.set_color("white")
-    return right
 
 
 def _plain(text: str) -> str:
     """An answer without its <p>, </p> and [SEG] markers."""
-    return " ".join(text.replace("<p>", "").replace("</p>", "").replace("[SEG]", "").split())
+    words = " ".join(text.replace("<p>", "").replace("</p>", "").replace("[SEG]", "").split())
+    return re.sub(r" ([.,;:?!])", r"\1", words)

@@ -46,3 +46,88 @@ def test_smallest_text_scales_with_the_figure_width():
     ax.set_yticks([])
     assert smallest_text_pt(fig) == pytest.approx(6.0)  # 2000 px shown at 1000 px: half size
     plt.close(fig)
+
+
+# ---- evaluation and training figures: n stated, colorbars, the truth beside the prediction -----------
+
+
+class _Model:
+    """Stands in for MIMO in the gallery: answers every sample with its own reference (or one wrong word)."""
+
+    def __init__(self, dataset, wrong: bool = False):
+        self.by_question = {s.question: s for s in dataset}
+        self.wrong = wrong
+
+    def generate(self, image, question, prompts):
+        from mimo_edu.model.mimo import GroundedAnswer
+
+        s = self.by_question[question]
+        text = s.answer.replace(s.terms[0], "spleen") if self.wrong and s.terms else s.answer
+        return GroundedAnswer(text, list(s.terms), s.masks, s.masks.astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def samples():
+    from mimo_edu.data import generate_samples, split_seed
+
+    return generate_samples(12, split_seed("test"))
+
+
+def test_heat_map_has_a_colorbar_and_the_n_of_each_cell(samples):
+    from mimo_edu.figures_train import modality_task_counts, modality_task_grid, plot_modality_task_grid
+
+    scores = [{"modality": s.modality, "task": s.task, "exact": 1.0, "dice": 0.5} for s in samples]
+    grid, modalities = modality_task_grid(scores, "dice")
+    counts = modality_task_counts(scores, "dice")
+    assert counts.sum() == len(samples) and counts.shape == grid.shape
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
+    plot_modality_task_grid(axes[0], grid, modalities, "mean Dice", counts)
+    assert len(fig.axes) == 3, "a colorbar beside the map"
+    assert f"{len(samples)} samples" in axes[0].get_title()
+    assert sum(t.get_text().endswith("n=1") for t in axes[0].texts) == (counts == 1).sum()
+    assert smallest_text_pt(fig) >= 9
+    plt.close(fig)
+
+
+def test_validation_curves_state_the_samples_per_task():
+    from mimo_edu.figures_train import TASKS, plot_val_metrics, samples_per_task
+
+    assert samples_per_task(24) == dict.fromkeys(TASKS, 6)
+    assert samples_per_task(6) == {"seg": 2, "perception": 2, "qa_seg": 1, "prompt_qa": 1}
+    records = [{"kind": "eval", "step": s, **{f"{t}/{m}": 0.5 for t in TASKS for m in ("answer_acc", "dice")}}
+               for s in (10, 20)]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    plot_val_metrics(ax, records, 24)
+    assert "n = 6" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:4] == [f"{t} (n = 6)" for t in TASKS]
+    assert smallest_text_pt(fig) >= 9
+    plt.close(fig)
+
+
+def test_galleries_draw_the_truth_beside_the_answer_and_grade_it(samples, monkeypatch):
+    import mimo_edu.figures_train as ft
+
+    monkeypatch.setattr(ft.plt, "show", lambda: None)
+    scores = [{"index": i} for i in range(3)]
+    right = ft.graded_gallery(_Model(samples), samples, {"right": scores, "also right": scores})
+    assert right == {"right": 3, "also right": 3}
+    fig = plt.gcf()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert sum(t.startswith("truth") for t in titles) == 6 and sum(t.startswith("model: RIGHT") for t in titles) == 6
+    assert fig.get_figwidth() == 10 and smallest_text_pt(fig) >= 9
+    plt.close(fig)
+    wrong = ft.graded_gallery(_Model(samples, wrong=True), samples, {"wrong": [{"index": 1}]})
+    assert wrong == {"wrong": 0}
+    plt.close("all")
+
+
+def test_ablation_bars_state_n():
+    from mimo_edu.figures_train import TASKS, plot_ablations
+
+    report = {"num_samples": 40, "per_task": {t: {"n": 10, "answer_acc": 0.5, "answer_acc_ci95": [0.2, 0.8]} for t in TASKS}}
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    plot_ablations(ax, {"MIMO": report, "no aligner": report})
+    assert "n = 10 per task" in ax.get_title() and "40 test samples" in ax.get_title()
+    fig.tight_layout()
+    assert smallest_text_pt(fig) >= 9
+    plt.close(fig)
