@@ -165,20 +165,26 @@ def region_weight_grid(model: "MIMO", prompt: VisualPrompt, image: np.ndarray | 
     return weights[0].view(grid, grid).cpu().numpy()
 
 
-def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = "") -> None:
-    """The image with the patch weights over it, patch borders drawn, each weight written in its patch."""
+def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = "", numbers: bool | None = None):
+    """The image with the patch weights over it and patch borders drawn; returns the weights' image (for a colorbar).
+
+    `numbers` writes each non-zero weight in its patch (9 pt); by default only on grids of at most 8 x 8, where
+    the numbers fit their patches in a figure a notebook column wide.
+    """
     size, grid = image.shape[0], weights.shape[0]
     cell = size / grid
     ax.imshow(image, alpha=0.55)
-    ax.imshow(weights, cmap="magma", alpha=0.6, vmin=0, vmax=1, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+    im = ax.imshow(weights, cmap="magma", alpha=0.6, vmin=0, vmax=1, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
     for k in range(1, grid):
         ax.axhline(k * cell - 0.5, color="white", lw=0.4)
         ax.axvline(k * cell - 0.5, color="white", lw=0.4)
-    for r, c in zip(*np.nonzero(weights), strict=True):
-        ax.text((c + 0.5) * cell, (r + 0.5) * cell, f"{weights[r, c]:.2f}".lstrip("0"), ha="center",
-                va="center", fontsize=6, color="white")
+    if numbers or (numbers is None and grid <= 8):
+        for r, c in zip(*np.nonzero(weights), strict=True):
+            ax.text((c + 0.5) * cell, (r + 0.5) * cell, f"{weights[r, c]:.2f}".lstrip("0"), ha="center",
+                    va="center", fontsize=9, color="white")
     ax.set_title(title, fontsize=10)
     ax.axis("off")
+    return im
 
 
 @torch.no_grad()
@@ -207,6 +213,67 @@ def aligner_attention(aligner, embeds: torch.Tensor, visual_mask: torch.Tensor) 
     scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5  # (h, L, L)
     scores = scores.masked_fill(~visual_mask[0][None, None, :], float("-inf"))
     return F.softmax(scores, dim=-1)
+
+
+def question_attention(model: "MIMO", image: np.ndarray, question: str, prompts: list[VisualPrompt]) -> dict:
+    """The aligner's attention from each question token to each visual token, for one question about `image`.
+
+    Returns "attn" (heads, question tokens, visual tokens) as numpy, "labels" (the question tokens), "n_image"
+    (image tokens, then the <region> tokens), "side" (image tokens per row) and "gate" (tanh of the aligner's gate:
+    how much of its output reaches the LLM). Works for a fresh model and for a trained one
+    (`load_model(course_checkpoint())`) alike.
+    """
+    inputs = aligner_inputs(model, image, question, prompts)
+    weights = aligner_attention(model.aligner, inputs["embeds"], inputs["visual_mask"])  # (heads, L, L)
+    rows = np.flatnonzero(inputs["instruction_mask"][0].numpy())  # question tokens
+    cols = np.flatnonzero(inputs["visual_mask"][0].numpy())  # image tokens, then region tokens
+    v = model.config.vision
+    return {
+        "attn": weights[:, rows][:, :, cols].numpy(),
+        "labels": [inputs["tokens"][i].replace("\u0120", "") for i in rows],
+        "n_image": v.image_tokens,
+        "side": v.grid // v.merge,
+        "gate": float(torch.tanh(model.aligner.gate.detach()).mean()),
+    }
+
+
+def plot_question_attention(fig, att: dict, image: np.ndarray, title: str, word: str = "cyst") -> None:
+    """Two panels in `fig` (10 in wide): the attention of every question token to every visual token, averaged over
+    heads, with a colorbar (uniform attention is 1 / visual tokens); and `word`'s attention over the image tokens,
+    drawn on the image (scaled to its largest weight)."""
+    attn, labels, n_img, side = att["attn"].mean(0), att["labels"], att["n_image"], att["side"]
+    ax, over = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.6, 1]})
+    im = ax.imshow(attn, aspect="auto", cmap="viridis", vmin=0)
+    ax.axvline(n_img - 0.5, color="white", lw=1.5)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.set_xticks([0, n_img - 1, n_img, attn.shape[1] - 1],
+                  [1, n_img, 1, attn.shape[1] - n_img], fontsize=9)
+    ax.set_xlabel(f"visual token: {n_img} image tokens | {attn.shape[1] - n_img} region tokens", fontsize=9)
+    ax.set_title(f"{title}: mean over {att['attn'].shape[0]} heads; tanh(gate) = {att['gate']:.3f}", fontsize=10)
+    bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
+    bar.ax.tick_params(labelsize=9)
+    bar.set_label(f"weight (uniform: 1/{attn.shape[1]} = {1 / attn.shape[1]:.3f})", fontsize=9)
+    k = labels.index(word) if word in labels else 0
+    row = attn[k, :n_img].reshape(side, side)
+    show_weight_grid(over, image, row / max(row.max(), 1e-12), f"'{labels[k]}' over the image tokens\n(scaled to its largest)")
+    over.title.set_fontsize(9)
+
+
+def plot_attention_heads(fig, atts: dict[str, dict], heads: int) -> None:
+    """One row per model (`atts`: name -> `question_attention`), one panel per head (question x visual tokens),
+    with a shared colorbar per row; sized for a 10-inch-wide figure."""
+    axes = fig.subplots(len(atts), heads, squeeze=False)
+    for row, (name, att) in zip(axes, atts.items(), strict=True):
+        top = float(att["attn"][:heads].max())
+        for h, ax in enumerate(row):
+            im = ax.imshow(att["attn"][h], aspect="auto", cmap="viridis", vmin=0, vmax=top)
+            ax.axvline(att["n_image"] - 0.5, color="white", lw=1)
+            ax.set_title(f"{name}, head {h}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel("question token", fontsize=9)
+        bar = fig.colorbar(im, ax=list(row), fraction=0.03, pad=0.01)
+        bar.ax.tick_params(labelsize=9)
 
 
 # ---- LiteMedSAM: a mask from a box ----------------------------------------------------------

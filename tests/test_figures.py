@@ -131,3 +131,29 @@ def test_ablation_bars_state_n():
     fig.tight_layout()
     assert smallest_text_pt(fig) >= 9
     plt.close(fig)
+
+
+def test_aligner_attention_of_a_model_fresh_or_trained():
+    import numpy as np
+
+    from mimo_edu.data import generate_sample, prompt_from_mask, split_seed
+    from mimo_edu.figures_model import plot_attention_heads, plot_question_attention, question_attention
+    from mimo_edu.model import build_mimo
+
+    model = build_mimo("nano").eval()
+    sample = generate_sample(split_seed("train"), 34)
+    box = prompt_from_mask(sample.masks[0], "box", np.random.default_rng(0))
+    att = question_attention(model, sample.image, "Is there a cyst in the marked region?", [box])
+    heads, questions, visual = att["attn"].shape
+    assert heads == model.config.aligner_heads and questions == len(att["labels"]) and "cyst" in att["labels"]
+    assert visual == att["n_image"] + model.config.tokens_per_prompt
+    assert np.allclose(att["attn"].sum(-1), 1, atol=1e-5) and att["gate"] == 0.0  # a fresh aligner's gate is shut
+    fig = plt.figure(figsize=(10, 4.2), layout="constrained")
+    plot_question_attention(fig, att, sample.image, "random aligner")
+    assert len(fig.axes) == 3 and "1/22" in fig.axes[-1].get_ylabel()  # the colorbar says what uniform is
+    assert smallest_text_pt(fig) >= 9
+    plt.close(fig)
+    fig = plt.figure(figsize=(10, 4.8), layout="constrained")
+    plot_attention_heads(fig, {"random": att, "again": att}, 4)
+    assert smallest_text_pt(fig) >= 9
+    plt.close(fig)
