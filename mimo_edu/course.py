@@ -33,6 +33,7 @@ COURSE_MAP = (
     ("06_evaluation", "Evaluation", "Dice, IoU, accuracy per task and modality, ablations"),
     ("07_interactive", "Interactive prompting", "click, box and scribble in JupyterLab"),
     ("08_scaling", "Scaling to the paper", "memory, compute and launch commands for 4x A800"),
+    ("09_recap", "Recap and self-check", "what you built, your numbers beside the paper's setting, a quiz"),
 )
 """(notebook stem, title, what you learn), in course order."""
 

@@ -11,13 +11,15 @@ import pytest
 import torch
 
 from mimo_edu.data.scenes import STRUCTURES
-from mimo_edu.exercises import EXERCISES, check, exercise, solution, verdict
+from mimo_edu.exercises import EXERCISES, QUESTIONS, check, exercise, quiz_answer, solution, verdict
+from mimo_edu.exercises.quiz import LETTERS, quiz_markdown
 from mimo_edu.exercises.registry import ID_PATTERN
 from mimo_edu.solutions import SOLUTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {p.stem[:2]: p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
 IDS = sorted(EXERCISES)
+WRITTEN = sorted(set(EXERCISES) - set(QUESTIONS))  # exercises answered with a function; QUESTIONS with a letter
 BUILD_IT = {"03": "03.1", "04": "04.2", "05": "05.3", "06": "06.2"}  # a piece of MIMO, checked against the package
 
 
@@ -141,7 +143,7 @@ WRONG = {  # a plausible mistake for each exercise, and (optionally) words its h
 }
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
+@pytest.mark.parametrize("exercise_id", WRITTEN)
 def test_check_passes_the_solution_and_hints_at_anything_else(exercise_id, contexts):
     context = contexts.get(exercise_id, ())
     passed, line = verdict(exercise_id, solution(exercise_id), *context)
@@ -168,7 +170,7 @@ def test_check_passes_the_solution_and_hints_at_anything_else(exercise_id, conte
 # ---- the notebooks show the exercises, with placeholders --------------------------------------------
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
+@pytest.mark.parametrize("exercise_id", WRITTEN)
 def test_notebook_shows_the_exercise_with_a_placeholder(exercise_id):
     ex = EXERCISES[exercise_id]
     cells = nbformat.read(NOTEBOOKS[ex.notebook], as_version=4).cells
@@ -189,3 +191,31 @@ def test_every_exercise_in_the_notebooks_is_registered():
         found |= set(re.findall(r'(?:@exercise|check)\("(\d\d\.\d+)"', text))
         assert "### Exercise:" not in text and not re.search(r"### Exercise \d+:", text), path.name
     assert found == set(EXERCISES)
+
+
+# ---- the recap's self-check: one letter per question, derived from the package ------------------------
+
+
+@pytest.mark.parametrize("question_id", sorted(QUESTIONS))
+def test_quiz_accepts_its_letter_only_and_explains_every_other(question_id):
+    right = solution(question_id)
+    assert QUESTIONS[question_id].fact()[0] == right, "solutions.py and the package disagree"
+    assert set(QUESTIONS[question_id].options) == set(LETTERS)
+    for letter in LETTERS:
+        passed, line = verdict(question_id, letter.upper() if letter == right else letter)
+        assert passed == (letter == right), (letter, line)
+        assert line.startswith("Correct! " if passed else f"Not yet: ({letter}) ") and "\n" not in line
+    for answer, words in ((..., "still `...`"), (None, "still `...`"), ("e", "one of the letters"), (2, "not 2")):
+        passed, line = verdict(question_id, answer)
+        assert not passed and line.startswith("Not yet: ") and words in line, line
+    assert quiz_answer(question_id, ..., True) == right and quiz_answer(question_id, "a") == "a"
+
+
+@pytest.mark.parametrize("question_id", sorted(QUESTIONS))
+def test_notebook_shows_the_question_with_an_open_answer(question_id):
+    cells = nbformat.read(NOTEBOOKS[QUESTIONS[question_id].id[:2]], as_version=4).cells
+    assert sum(c.cell_type == "markdown" and c.source == quiz_markdown(question_id) for c in cells) == 1
+    k = question_id.split(".")[1]
+    code = [c.source for c in cells if c.cell_type == "code" and f'check("{question_id}",' in c.source]
+    assert code == [f'q{k} = ...  # your answer: "a", "b", "c" or "d"\n'
+                    f'check("{question_id}", quiz_answer("{question_id}", q{k}, solutions))']

@@ -30,12 +30,14 @@ from mimo_edu.exercises import (  # noqa: F401
     interactive,
     model,
     prompts,
+    quiz,
     scaling,
     training,
 )
+from mimo_edu.exercises.quiz import QUESTIONS, quiz_answer
 from mimo_edu.exercises.registry import EXERCISES, Exercise, NotYet, get, verdict
 
-__all__ = ["EXERCISES", "Exercise", "NotYet", "check", "exercise", "solution", "verdict"]
+__all__ = ["EXERCISES", "QUESTIONS", "Exercise", "NotYet", "check", "exercise", "quiz_answer", "solution", "verdict"]
 
 
 def check(exercise_id: str, answer: object, *context) -> bool:

@@ -1,0 +1,43 @@
+"""The recap (notebook 09) prints the model's numbers from its report and the setting from the presets."""
+
+import json
+
+from mimo_edu.figures_train import TASKS
+from mimo_edu.recap import model_report, results_table, setting_rows, setting_table, training_seconds
+
+
+def _report(n=10):
+    per_task = {t: {"n": n, "answer_acc": 0.5, "answer_acc_ci95": [0.2, 0.8], "dice": 0.7, "dice_ci95": [0.6, 0.8]}
+                for t in TASKS}
+    per_task["seg"]["dice_ci95"] = None
+    return {"num_samples": 4 * n, "per_task": per_task}
+
+
+def test_results_table_gives_n_and_intervals_per_task():
+    lines = results_table(_report()).splitlines()
+    assert len(lines) == 1 + len(TASKS) and "answer accuracy [95 %]" in lines[0]
+    by_task = {line.split()[0]: line for line in lines[1:]}
+    assert by_task["perception"].split()[1] == "10" and "[0.20, 0.80]" in by_task["perception"]
+    assert "[0.60, 0.80]" in by_task["qa_seg"] and "0.70" in by_task["seg"] and "[0.60" not in by_task["seg"]
+
+
+def test_shipped_report_and_training_time_are_read_from_the_checkpoint(tmp_path):
+    from mimo_edu.train import course_checkpoint
+
+    report, source = model_report()
+    shipped = json.loads((course_checkpoint() / "report.json").read_text())
+    assert report == shipped["test"] and "report.json" in source
+    assert training_seconds() == shipped["train_wall_s"]
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 3, "elapsed_s": 12.5}) + "\n")
+    assert training_seconds(tmp_path) == 12.5
+
+
+def test_setting_rows_come_from_the_presets():
+    from mimo_edu.scaling import paper_model_counts
+
+    rows = {what: (nano, paper) for what, nano, paper in setting_rows(_report(), 600.0)}
+    counts, _ = paper_model_counts()
+    assert rows["parameters, trained"][1] == f"{counts.trainable():,}"
+    assert rows["hardware, time"][0] == "a CPU, 10.0 min" and rows["test"][0] == "40 synthetic test samples"
+    text = setting_table(list(zip(rows, *zip(*rows.values(), strict=True), strict=True)))
+    assert max(len(line) for line in text.splitlines()) < 100, "narrow enough for a notebook column"
