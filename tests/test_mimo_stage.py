@@ -97,3 +97,16 @@ def test_regions_pool_over_the_pretrained_decoders_masks_whatever_the_trained_de
         for p in model.region_decoder.parameters():
             p.add_(torch.randn_like(p))
         assert not torch.equal(model.sam_region_weights(embedding, [sample.visual_prompts]), before)
+
+
+def test_a_prompted_seg_is_decoded_with_its_prompt_and_an_unprompted_one_alone():
+    model = build_mimo("nano").eval()
+    sample = next(s for s in MIMOSegSynth(8, seed=0) if s.visual_prompts)
+    image = torch.from_numpy(np.array(sample.image)).permute(2, 0, 1).float()[None] / 255
+    with torch.no_grad():
+        embedding = model.image_embeddings(image)
+        seg = torch.randn(2, 1, model.config.segmenter.prompt_dim)
+        both = model.decode_masks(embedding, seg, [sample.visual_prompts, []], 128)
+        alone = model.segmenter.decode(embedding, seg, 128)
+    assert torch.allclose(both[1], alone[1], atol=1e-5)  # no visual prompt: the [SEG] alone, as without prompt_masks
+    assert not torch.allclose(both[0], alone[0])  # the box or points join the first [SEG]

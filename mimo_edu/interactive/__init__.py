@@ -10,9 +10,10 @@ from mimo_edu.interactive.canvas import PromptCanvas
 from mimo_edu.interactive.images import gallery, read_upload, synth_image
 from mimo_edu.interactive.predictor import Predictor
 from mimo_edu.interactive.render import answer_html
+from mimo_edu.interactive.tour import MIN_DICE, TOUR_QUESTION, TourStop, run_tour, tour_line
 from mimo_edu.train import course_checkpoint
 
 __all__ = [
-    "App", "Predictor", "PromptCanvas", "answer_html", "course_checkpoint", "describe", "gallery", "read_upload",
-    "synth_image",
+    "MIN_DICE", "TOUR_QUESTION", "App", "Predictor", "PromptCanvas", "TourStop", "answer_html", "course_checkpoint",
+    "describe", "gallery", "read_upload", "run_tour", "synth_image", "tour_line",
 ]

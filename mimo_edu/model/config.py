@@ -175,6 +175,7 @@ class MIMOConfig:
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     prompt_points: int = 4  # point slots per visual prompt in segment-anything's prompt encoder
     region_source: str = "prompt"  # what a <region> token pools CLIP patches over: "prompt" | "sam" (see prompts.py)
+    prompt_masks: bool = False  # a [SEG] is decoded with its sample's first visual prompt (see MIMO.decode_masks)
     use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
     aligner_dim: int = 256
     aligner_heads: int = 4
@@ -248,6 +249,11 @@ def nano_config() -> MIMOConfig:
     was right 0.91 of the time over SAM's mask, 0.84 over the prompt itself and 0.995 over the true mask
     (benchmarks/bench_region_source.py).
 
+    Two parts keep the prompt's location in reach of the masks [course choice]: the pooling masks come from a
+    frozen copy of nano-SAM's pretrained decoder (`region_decoder`; the decoder MIMO trains for [SEG] drifts
+    away from point and box prompts), and a [SEG] of a prompted question is decoded together with the
+    prompt's SAM tokens (`prompt_masks`, see `MIMO.decode_masks`).
+
     Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5 [course choice]: BCE-heavy training settles
     on empty masks (most pixels are background) before the [SEG] prompts mean anything.
     """
@@ -256,6 +262,7 @@ def nano_config() -> MIMOConfig:
         vision=VisionConfig(patch_size=8, merge=4),
         segmenter=SegmenterConfig(prompt_dim=128),
         region_source="sam",
+        prompt_masks=True,
         lora_rank=8,
         trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
         bce_weight=0.5,

@@ -231,6 +231,39 @@ class MIMO(nn.Module):
                 weights[i] = self.prompt_encoder.region_weights(p).to(weights)
         return weights
 
+    def decode_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        seg: torch.Tensor,
+        prompts: list[list[VisualPrompt]],
+        out_size: int,
+        image_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """SAM's mask decoder on each [SEG]'s prompt seg (K, 1, D) -> mask logits (K, out_size, out_size).
+
+        `prompts`: K lists, the visual prompts (model frame) of each [SEG]'s sample. With `prompt_masks` a
+        [SEG] whose sample has a visual prompt is decoded together with that sample's first prompt, encoded by
+        SAM's frozen prompt encoder, so that a term about the marked structure is segmented where the user
+        pointed [course choice; MIMO's paper does not say how its decoder reads the visual prompt]. A [SEG]
+        without one is decoded from its own prompt alone, exactly as without `prompt_masks`.
+        """
+        c = self.config
+        K = len(seg)
+        if image_index is None:
+            image_index = torch.zeros(K, dtype=torch.long, device=seg.device)
+        marked = [i for i, ps in enumerate(prompts) if ps] if c.prompt_masks else []
+        plain = sorted(set(range(K)) - set(marked))
+        out = seg.new_zeros(K, out_size, out_size)
+        if plain:
+            out[plain] = self.segmenter.decode(image_embeddings, seg[plain], out_size, image_index[plain])
+        if marked:
+            ratio = c.segmenter.image_size / c.image_size
+            first = [prompts[i][0] if ratio == 1 else scale_prompt(prompts[i][0], ratio, ratio) for i in marked]
+            extra = sparse_embeddings(self.segmenter.sam.prompt_encoder, first, c.prompt_points)  # (M, n + 1, D)
+            tokens = torch.cat([seg[marked], extra.to(seg.dtype)], dim=1)  # (M, 1 + n + 1, D)
+            out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked])
+        return out
+
     def _to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
         """Resize images (B, 3, H, W) to the model's frame (S x S) and scale the prompts with them."""
         S = self.config.image_size
@@ -288,8 +321,9 @@ class MIMO(nn.Module):
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
             image_index = torch.arange(len(counts), device=self.device).repeat_interleave(seg_at.sum(1))  # (K,)
-            pred = self.segmenter.decode(
-                image_embeddings.to(self.device, sparse.dtype), sparse, c.image_size, image_index
+            pred = self.decode_masks(
+                image_embeddings.to(self.device, sparse.dtype), sparse, [prompts[i] for i in image_index.tolist()],
+                c.image_size, image_index,
             ).float()  # (K, S, S)
             target = torch.cat([t.to(self.device) for t in batch["masks"]]).float()  # (K, H, W)
             if target.shape[-2:] != pred.shape[-2:]:
@@ -357,8 +391,8 @@ class MIMO(nn.Module):
             answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
             hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
             sparse = self.grounding(self._seg_features(hidden, answer_ids))  # (K, 1, D)
-            mask_logits = self.segmenter.decode(
-                image_embedding.to(self.device, sparse.dtype), sparse, self.config.image_size
+            mask_logits = self.decode_masks(
+                image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]] * len(sparse), self.config.image_size
             )
             mask_logits = F.interpolate(mask_logits[None].float(), size=(height, width), mode="bilinear")[0]
             probs = mask_logits.sigmoid().cpu().numpy()
