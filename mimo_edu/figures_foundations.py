@@ -51,23 +51,22 @@ def name_regions(objective: "ClipObjective", scene: Scene) -> list[str]:
 
 
 def show_region_names(ax, scene: Scene, predicted: list[str]) -> int:
-    """Each structure outlined and numbered; under the image, per number its true name and nano-CLIP's,
-    in red and called wrong where they differ. Returns the number of wrong names."""
+    """Each structure outlined and numbered; under the image, per number its true name with a tick where
+    nano-CLIP names it right, or an arrow to nano-CLIP's name in red where it does not. Returns the number of
+    wrong names."""
     ax.imshow(scene.image)
     wrong = 0
     for k, (inst, name) in enumerate(zip(scene.instances, predicted, strict=True)):
         colour = _colour(k)
         ax.contour(inst.mask, levels=[0.5], colors=[colour], linewidths=1.6)
         x, y = _inside(inst.mask)
-        ax.text(x, y, str(k + 1), ha="center", va="center", fontsize=8, fontweight="bold", color="k",
+        ax.text(x, y, str(k + 1), ha="center", va="center", fontsize=9, fontweight="bold", color="k",
                 bbox={"boxstyle": "circle,pad=0.15", "facecolor": colour, "edgecolor": "white", "linewidth": 0.8})
         ok = name == inst.name
         wrong += not ok
-        line = f"{k + 1}. {inst.name} → {name} " + ("✓" if ok else "✗ wrong")
-        ax.text(0.0, -0.1 - 0.07 * k, line, transform=ax.transAxes, va="top", fontsize=9,
+        line = f"{k + 1}. {inst.name} ✓" if ok else f"{k + 1}. {inst.name} → {name} ✗"
+        ax.text(0.0, -0.03 - 0.07 * k, line, transform=ax.transAxes, va="top", fontsize=9,
                 color="k" if ok else WRONG, fontweight="normal" if ok else "bold")
-    ax.text(0.0, -0.03, "true name → nano-CLIP's name", transform=ax.transAxes, va="top", fontsize=9,
-            color="dimgrey")
     ax.set_title(MODALITY_NAMES.get(scene.modality, scene.modality), fontsize=10)
     ax.axis("off")
     return wrong
@@ -116,4 +115,4 @@ def plot_pretraining(ax, records: list[dict], title: str) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)

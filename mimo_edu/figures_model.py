@@ -46,12 +46,12 @@ def show_sample(ax, sample: Sample, title: str | None = None) -> None:
     for prompt in sample.visual_prompts:
         draw_prompt(ax, prompt)
     ax.set_title(title or TASK_TITLES.get(sample.task, sample.task), fontsize=10)
-    ax.set_xlabel(f"Q: {_wrap(sample.question)}\nA: {_wrap(sample.answer)}", fontsize=9, loc="left")
+    ax.set_xlabel(f"Q: {_wrap(sample.question, 30)}\nA: {_wrap(sample.answer, 30)}", fontsize=9, loc="left")
     ax.set_xticks([])
     ax.set_yticks([])
     handles = [Patch(color=_colour(k), label=term) for k, term in enumerate(sample.terms)]
     if handles:
-        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
+        ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.8)
 
 
 def show_scene(ax, scene: Scene, title: str | None = None) -> None:
@@ -64,7 +64,7 @@ def show_scene(ax, scene: Scene, title: str | None = None) -> None:
     handles = [Patch(color=_colour(k), label=n) for k, n in enumerate(names)]
     # a figure legend under the axes: drawn after every axes, so the next row never hides it
     ax.figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), bbox_transform=ax.transAxes,
-                     ncol=3, fontsize=9, frameon=False, handlelength=1.2, columnspacing=1.0)
+                     ncol=2, fontsize=9, frameon=False, handlelength=1.2, columnspacing=1.0)
 
 
 # ---- the token layout -----------------------------------------------------------------------

@@ -594,7 +594,7 @@ def plot_memory(ax, estimates: dict[str, MemoryEstimate], gpu: GPU = A800) -> No
     ax.text(len(labels) - 0.5, gpu.memory_gib + 1, f"{gpu.name}: {gpu.memory_gib:.0f} GiB", ha="right", fontsize=9)
     ax.set_ylabel("GiB per GPU (estimate)")
     handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # stack order
+    ax.legend(handles[::-1], names[::-1], fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))  # stack order
 
 
 def plot_step_time(ax, step: StepEstimate) -> None:
