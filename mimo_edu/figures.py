@@ -21,7 +21,7 @@ _BOXES = (
     ("clip", "CLIP vision\ntower", 3.4, 6.2, "frozen"),
     ("tok", "tokenizer \u2192\ntoken embeddings", 3.4, 4.7, "trained"),
     ("penc", "visual prompt\nencoder \u2192\n<region> tokens", 3.4, 3.2, "trained"),
-    ("regmask", "region mask: SAM\nprompt encoder +\nregion decoder", 3.4, 1.75, "frozen"),
+    ("regmask", "SAM prompt\nencoder + region\ndecoder", 3.4, 1.85, "frozen"),
     ("proj", "projector", 6.0, 6.2, "trained"),
     ("mia", "Multi-modal\nInput Aligner", 6.0, 4.7, "trained"),
     ("samenc", "SAM image\nencoder", 6.0, 0.7, "frozen"),
@@ -42,6 +42,9 @@ _ARROWS = (
     ("prompt", "regmask"), ("regmask", "penc"), ("samenc", "regmask"), ("penc", "mia"), ("mia", "llm"),
     ("llm", "answer"), ("llm", "seg"), ("seg", "maskdec"), ("samenc", "maskdec"), ("maskdec", "masks"),
 )
+# nano's prompt_masks: a prompted question's [SEG] is decoded together with the prompt's SAM tokens. Drawn from
+# the SAM prompt encoder's box, above the SAM image encoder, into the mask decoder's top-left corner.
+PROMPT_TO_DECODER = ((4.35, 1.85), (7.65, 1.17))
 # image -> SAM image encoder runs round the left margin, clear of the other inputs.
 _DETOUR = ((-0.05, 6.2), (-0.3, 6.2), (-0.3, 0.7), (5.05, 0.7))
 _W, _H = 0.95, 0.45  # half width and half height of a box
@@ -78,6 +81,7 @@ def draw_data_flow(ax: plt.Axes | None = None) -> plt.Axes:
     for a, b in _ARROWS:
         start, end = _edge(centres[a], centres[b]), _edge(centres[b], centres[a])
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#555555"))
+    ax.add_patch(FancyArrowPatch(*PROMPT_TO_DECODER, arrowstyle="-|>", mutation_scale=12, color="#555555"))
     xs, ys = zip(*_DETOUR, strict=True)
     ax.plot(xs[:-1], ys[:-1], color="#555555", lw=1)
     ax.add_patch(FancyArrowPatch(_DETOUR[-2], _DETOUR[-1], arrowstyle="-|>", mutation_scale=12, color="#555555"))

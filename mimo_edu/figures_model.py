@@ -121,7 +121,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     if model.config.region_source == "sam" and any(prompts):
         weights = model.sam_region_weights(image_embeddings, prompts)  # (P, N)
     first = int(seg_at[0].sum())
-    masks = model.segmenter.decode(image_embeddings[:1], sparse[:first], model.config.image_size)
+    masks = model.decode_masks(image_embeddings[:1], sparse[:first], [prompts[0]] * first, model.config.image_size)
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": patches,

@@ -32,6 +32,12 @@ def test_data_flow_colours_each_part_as_nano_trains_it():
         assert kinds[box] == _kind(total, trainable), (box, parts, total, trainable)
 
 
+def test_data_flow_draws_the_prompt_into_the_mask_decoder_as_nano_does():
+    from mimo_edu.model.config import nano_config
+
+    assert nano_config().prompt_masks, "nano no longer decodes [SEG] with the prompt: drop PROMPT_TO_DECODER"
+
+
 def test_data_flow_text_is_readable_at_1000_px():
     fig, ax = plt.subplots(figsize=(10, 5.8))
     draw_data_flow(ax)
