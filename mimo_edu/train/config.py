@@ -70,11 +70,11 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # The MIMO stage on the nano foundations: 1500 steps x 8 samples (2 per image, each image encoded once),
+    # The MIMO stage on the nano foundations: 1300 steps x 8 samples (2 per image, each image encoded once),
     # about 0.3 s a step on 2 CPU cores, within the 10-minute budget from start to checkpoint
     # (benchmarks/bench_nano_targets.py measures it). lr 1e-3: with 3e-3 the from-scratch recipe plateaued at
     # a 3x higher answer loss over its first 220 steps.
-    "nano": TrainConfig(max_steps=1500, same_image=2, eval_every=300, eval_samples=24, ckpt_every=300),
+    "nano": TrainConfig(max_steps=1300, same_image=2, eval_every=260, eval_samples=24, ckpt_every=260),
     # The MIMO paper: 4 GPUs x batch 10 x accum 1 = global batch 40, Adam lr 3e-4, bf16,
     # LoRA (set by the model preset). Warmup, schedule and clipping follow LISA, which MIMO
     # builds on. max_steps is one pass over MIMOSeg's ~895K samples [inferred: not published].
