@@ -178,7 +178,7 @@ class Trainer:
         """One optimiser step over grad_accum micro-batches; returns the loss parts averaged over ranks."""
         cfg = self.cfg
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, cfg) * group.get("lr_scale", 1.0)
+            group["lr"] = lr_at(self.step, cfg)
         sums, names = None, []  # (value sum, count) per loss part
         for micro, batch in enumerate(batches):
             last = micro == len(batches) - 1
