@@ -1,12 +1,12 @@
 """The MIMO stage on the nano foundations: what it freezes stays bit-identical, what it trains moves, and
 the from-scratch ablation is what it says."""
 
-import numpy as np
 import pytest
 import torch
 
 from mimo_edu.data import MIMOSegSynth, collate
 from mimo_edu.errors import CheckpointError
+from mimo_edu.foundations.data import image_tensor
 from mimo_edu.model import PARTS, build_mimo
 from mimo_edu.train.config import get_preset
 from mimo_edu.train.run import train_run
@@ -83,13 +83,20 @@ def test_train_cli_from_scratch_records_the_ablation(tmp_path):
     assert load_model(tmp_path).config.lora_rank == 0
 
 
-def test_regions_pool_over_the_pretrained_decoders_masks_whatever_the_trained_decoder_learns():
-    """The [SEG] decoder trains; the region masks come from the frozen copy of SAM's pretrained decoder."""
+@pytest.fixture
+def prompted_sample():
+    """The nano model, the first train-split sample with a visual prompt, and its SAM image embedding."""
     model = build_mimo("nano").eval()
     sample = next(s for s in MIMOSegSynth(8, seed=0) if s.visual_prompts)
-    image = torch.from_numpy(np.array(sample.image)).permute(2, 0, 1).float()[None] / 255
     with torch.no_grad():
-        embedding = model.image_embeddings(image)
+        embedding = model.image_embeddings(image_tensor(sample.image)[None])
+    return model, sample, embedding
+
+
+def test_regions_pool_over_the_pretrained_decoders_masks_whatever_the_trained_decoder_learns(prompted_sample):
+    """The [SEG] decoder trains; the region masks come from the frozen copy of SAM's pretrained decoder."""
+    model, sample, embedding = prompted_sample
+    with torch.no_grad():
         before = model.sam_region_weights(embedding, [sample.visual_prompts])
         for p in model.segmenter.sam.mask_decoder.parameters():
             p.add_(torch.randn_like(p))
@@ -99,12 +106,9 @@ def test_regions_pool_over_the_pretrained_decoders_masks_whatever_the_trained_de
         assert not torch.equal(model.sam_region_weights(embedding, [sample.visual_prompts]), before)
 
 
-def test_a_prompted_seg_is_decoded_with_its_prompt_and_an_unprompted_one_alone():
-    model = build_mimo("nano").eval()
-    sample = next(s for s in MIMOSegSynth(8, seed=0) if s.visual_prompts)
-    image = torch.from_numpy(np.array(sample.image)).permute(2, 0, 1).float()[None] / 255
+def test_a_prompted_seg_is_decoded_with_its_prompt_and_an_unprompted_one_alone(prompted_sample):
+    model, sample, embedding = prompted_sample
     with torch.no_grad():
-        embedding = model.image_embeddings(image)
         seg = torch.randn(2, 1, model.config.segmenter.prompt_dim)
         both = model.decode_masks(embedding, seg, [sample.visual_prompts, []], 128)
         alone = model.segmenter.decode(embedding, seg, 128)

@@ -213,14 +213,12 @@ class MIMO(nn.Module):
         """How much of each CLIP patch the mask SAM predicts for each prompt covers: (P_total, N).
 
         sam_embeddings (B, D, h, w); B lists of prompts in the model's frame. SAM's pretrained, frozen mask
-        decoder (`region_decoder`) decodes each prompt from its points or box (single-mask output); a prompt whose predicted mask is
-        empty falls back to its own rasterised region.
+        decoder (`region_decoder`) decodes each prompt from its points or box (single-mask output); a prompt
+        whose predicted mask is empty falls back to its own rasterised region.
         """
         flat = [(b, p) for b, ps in enumerate(prompts) for p in ps]
-        c, g = self.config, self.config.vision.grid
-        ratio = c.segmenter.image_size / c.image_size
-        sam_prompts = [p if ratio == 1 else scale_prompt(p, ratio, ratio) for _, p in flat]
-        sparse = sparse_embeddings(self.segmenter.sam.prompt_encoder, sam_prompts, c.prompt_points)  # (P, n + 1, D)
+        g = self.config.vision.grid
+        sparse = self.sam_prompt_tokens([p for _, p in flat])  # (P, n + 1, D)
         index = torch.tensor([b for b, _ in flat], device=self.device)
         logits = self.segmenter.decode(
             sam_embeddings.to(sparse.dtype), sparse, 4 * g, index, decoder=self.region_decoder
@@ -230,6 +228,14 @@ class MIMO(nn.Module):
             if weights[i].sum() == 0:
                 weights[i] = self.prompt_encoder.region_weights(p).to(weights)
         return weights
+
+    def sam_prompt_tokens(self, prompts: list[VisualPrompt]) -> torch.Tensor:
+        """P prompts in the model's frame -> SAM's sparse tokens (P, prompt_points + 1, D) from its prompt
+        encoder, in the segmenter's frame."""
+        c = self.config
+        ratio = c.segmenter.image_size / c.image_size
+        prompts = [p if ratio == 1 else scale_prompt(p, ratio, ratio) for p in prompts]
+        return sparse_embeddings(self.segmenter.sam.prompt_encoder, prompts, c.prompt_points)
 
     def decode_masks(
         self,
@@ -257,9 +263,7 @@ class MIMO(nn.Module):
         if plain:
             out[plain] = self.segmenter.decode(image_embeddings, seg[plain], out_size, image_index[plain])
         if marked:
-            ratio = c.segmenter.image_size / c.image_size
-            first = [prompts[i][0] if ratio == 1 else scale_prompt(prompts[i][0], ratio, ratio) for i in marked]
-            extra = sparse_embeddings(self.segmenter.sam.prompt_encoder, first, c.prompt_points)  # (M, n + 1, D)
+            extra = self.sam_prompt_tokens([prompts[i][0] for i in marked])  # (M, n + 1, D)
             tokens = torch.cat([seg[marked], extra.to(seg.dtype)], dim=1)  # (M, 1 + n + 1, D)
             out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked])
         return out
