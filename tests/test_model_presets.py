@@ -4,14 +4,8 @@ loading path exercised offline with tiny checkpoints in the real formats."""
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    CLIPVisionConfig,
-    CLIPVisionModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-)
+from paper_checkpoints import TINY_SAM, save_tiny_paper_checkpoints
+from transformers import CLIPVisionModel
 
 from mimo_edu.data.schema import SPECIAL_TOKENS, VisualPrompt
 from mimo_edu.errors import CheckpointError
@@ -19,9 +13,6 @@ from mimo_edu.model import MIMO, PaperPaths, SegmenterConfig, build_mimo
 from mimo_edu.model.build import SAM_URL
 from mimo_edu.model.segmenter import build_sam
 
-TINY_SAM = SegmenterConfig(
-    image_size=64, patch_size=8, encoder_dim=32, encoder_depth=2, encoder_heads=2, decoder_mlp_dim=64
-)
 BOX = VisualPrompt("box", box=np.array([8, 8, 40, 40], np.float32))
 
 
@@ -75,46 +66,7 @@ def test_lite_loads_litemedsam_strictly_and_uses_cached_embeddings():
 @pytest.fixture(scope="module")
 def paper_root(tmp_path_factory):
     """Tiny CLIP and Llama Hugging Face folders and a tiny SAM .pth, laid out as $MIMO_CHECKPOINTS expects."""
-    root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    clip_cfg = CLIPVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        patch_size=16,
-        image_size=64,
-    )
-    CLIPVisionModel(clip_cfg).save_pretrained(root / "clip-vit-huge-patch14")
-
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(
-        ["What is this?", "The liver.", "USER: ASSISTANT:"],
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<unk>", "<s>", "</s>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )  # no pad, like Llama
-    llm_cfg = LlamaConfig(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        intermediate_size=128,
-        vocab_size=len(tok),
-    )
-    LlamaForCausalLM(llm_cfg).half().save_pretrained(root / "vicuna-7b-v1.5")  # Vicuna ships fp16
-    tok.save_pretrained(root / "vicuna-7b-v1.5")
-
-    torch.save(build_sam(TINY_SAM).state_dict(), root / "sam_vit_h_4b8939.pth")
-    return root
+    return save_tiny_paper_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
 def build_tiny_paper(paths=None):
@@ -126,11 +78,14 @@ def test_paper_loading_path_offline(paper_root, monkeypatch, tmp_path):
     model = build_tiny_paper()
     sizes = (model.config.vision.hidden_size, model.config.llm.hidden_size)
     assert sizes == (32, 64)  # read from the folders, not from the paper config
-    assert {p.dtype for p in model.parameters()} == {torch.float32}  # one dtype for FSDP, fp32 for AdamW
+    # frozen weights held in bf16; trained ones (one dtype for FSDP2's sharding) fp32, AdamW's masters
+    assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
     clip = CLIPVisionModel.from_pretrained(str(paper_root / "clip-vit-huge-patch14")).state_dict()
-    assert all(torch.equal(v, model.vision.clip.state_dict()[k]) for k, v in clip.items())
+    assert all(torch.equal(v.bfloat16(), model.vision.clip.state_dict()[k]) for k, v in clip.items())
     sam = torch.load(paper_root / "sam_vit_h_4b8939.pth", weights_only=True)
-    assert all(torch.equal(v, model.segmenter.sam.state_dict()[k]) for k, v in sam.items())
+    held = model.segmenter.sam.state_dict()
+    assert all(torch.equal(v.to(held[k].dtype), held[k]) for k, v in sam.items())
     assert all(t in model.tokenizer.get_vocab() for t in SPECIAL_TOKENS)
     assert (
         model.llm.get_input_embeddings().num_embeddings == len(model.tokenizer) == model.config.llm.vocab_size
@@ -139,12 +94,15 @@ def test_paper_loading_path_offline(paper_root, monkeypatch, tmp_path):
     assert counts["vision_tower"][1] == counts["sam_image_encoder"][1] == 0 and counts["lora"][1] > 0
     assert "A chat between" in model.tokenizer.decode(model.template.head)
 
-    out = model(batch(64))
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16)  # the trainer's: a model with bf16 frozen weights runs under it
+    with bf16:
+        out = model(batch(64))
     assert torch.isfinite(out.loss)
     model.save_pretrained(tmp_path / "paper")
     loaded = MIMO.from_pretrained(tmp_path / "paper", preset="paper").eval()
+    assert all(p.dtype == q.dtype for p, q in zip(model.parameters(), loaded.parameters(), strict=True))
     one = batch(64, 1)
-    with torch.no_grad():
+    with torch.no_grad(), bf16:
         assert torch.equal(model.eval()(one).logits, loaded(one).logits)
 
 
@@ -174,3 +132,4 @@ def test_paper_missing_or_wrong_checkpoints_say_what_to_fetch(paper_root, monkey
     )
     with pytest.raises(CheckpointError, match="does not match the configured segmenter"):
         build_tiny_paper(PaperPaths(good.clip_dir, good.llm_dir, wrong))
+

@@ -99,12 +99,14 @@ def load_pretrained_parts(config: MIMOConfig, paths: PaperPaths, hints: FetchHin
     name = config.preset
     _hf_folder(paths.clip_dir, ("clip", "clip_vision_model"), f"{name} preset: CLIP vision tower", hints.clip)
     _hf_folder(paths.llm_dir, ("llama",), f"{name} preset: language model (Llama)", hints.llm)
-    # fp32 whatever the files hold (Vicuna ships fp16): one dtype for FSDP, fp32 master weights for AdamW;
-    # the trainer's bf16 autocast does the compute. A CLIP folder's text tower goes unused: no load report.
+    # In `config.frozen_dtype` whatever the files hold (Vicuna ships fp16); MIMO then holds the weights that
+    # train in fp32 (AdamW's masters), and the trainer's bf16 autocast does the compute. A CLIP folder's text
+    # tower goes unused: no load report.
+    dtype = torch.bfloat16 if config.frozen_dtype == "bf16" else torch.float32
     try:
         with quiet_transformers():
-            clip = CLIPVisionModel.from_pretrained(str(paths.clip_dir), dtype=torch.float32)
-            llm = LlamaForCausalLM.from_pretrained(str(paths.llm_dir), dtype=torch.float32)
+            clip = CLIPVisionModel.from_pretrained(str(paths.clip_dir), dtype=dtype)
+            llm = LlamaForCausalLM.from_pretrained(str(paths.llm_dir), dtype=dtype)
             tokenizer = AutoTokenizer.from_pretrained(str(paths.llm_dir))
     except (OSError, ValueError) as err:
         raise CheckpointError(

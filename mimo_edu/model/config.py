@@ -26,6 +26,7 @@ PARTS = (
 ALL_TRAINABLE = tuple(p for p in PARTS if p != "region_decoder")  # the region decoder is SAM as pretrained
 
 REGION_SOURCES = ("prompt", "sam")
+FROZEN_DTYPES = ("fp32", "bf16")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SAM_MEAN = (123.675, 116.28, 103.53)  # ImageNet, in 0-255 units
@@ -188,6 +189,10 @@ class MIMOConfig:
     bce_weight: float = 2.0
     dice_weight: float = 0.5
     system_prompt: str = ""
+    # how training holds and runs the model (memory, not maths; `python -m mimo_edu plan` estimates each):
+    frozen_dtype: str = "fp32"  # dtype of the frozen weights ("fp32" | "bf16"); trained ones stay fp32 (AdamW's masters)
+    gradient_checkpointing: bool = False  # recompute each LLM layer's activations in backward instead of keeping them
+    sam_chunk: int = 0  # images per call of the frozen SAM image encoder; 0: the whole batch at once
 
     @property
     def tokens_per_prompt(self) -> int:
@@ -205,6 +210,11 @@ class MIMOConfig:
             )
         if self.region_source not in REGION_SOURCES:
             raise MimoError(f"MIMOConfig.region_source {self.region_source!r}: choose one of {REGION_SOURCES}.")
+        if self.frozen_dtype not in FROZEN_DTYPES:
+            raise MimoError(f"MIMOConfig.frozen_dtype {self.frozen_dtype!r}: choose one of {FROZEN_DTYPES}.")
+        if self.sam_chunk < 0:
+            raise MimoError(f"MIMOConfig.sam_chunk {self.sam_chunk}: must be 0 (the whole batch) or a positive number "
+                            "of images per SAM image-encoder call, e.g. 1.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -309,6 +319,9 @@ def paper_config() -> MIMOConfig:
 
     CLIP and the SAM image encoder are frozen; LoRA, the token embeddings and LM head, the new modules,
     the mask decoder and the [SEG] head train.
+
+    Held to fit 4x A800 80 GB (`python -m mimo_edu plan --preset paper`) [course choice]: frozen weights in bf16,
+    gradient checkpointing of Vicuna's layers, SAM's image encoder one image at a time (as LISA's `get_visual_embs`).
     """
     return MIMOConfig(
         preset="paper",
@@ -334,6 +347,9 @@ def paper_config() -> MIMOConfig:
         lora_rank=8,
         trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
         system_prompt=VICUNA_SYSTEM,
+        frozen_dtype="bf16",
+        gradient_checkpointing=True,
+        sam_chunk=1,
     )
 
 

@@ -19,6 +19,16 @@ def add_lora(llm: LlamaForCausalLM, rank: int, alpha: int, dropout: float, targe
     inject_adapter_in_model(config, llm)
 
 
+def checkpoint_layers(llm: LlamaForCausalLM) -> None:
+    """Gradient (activation) checkpointing of every decoder layer: each keeps only its input for the backward
+    and recomputes the rest there; non-reentrant, so inputs need not require grad. Active in training mode."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(llm, "activation_checkpointing_enable"):  # its name from transformers 5.2x on
+        llm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def is_lora_param(name: str) -> bool:
     return "lora_" in name
 

@@ -30,7 +30,7 @@ from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
 from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_features, seg_positions
-from mimo_edu.model.language import add_lora, build_llm, is_embedding_param, is_lora_param
+from mimo_edu.model.language import add_lora, build_llm, checkpoint_layers, is_embedding_param, is_lora_param
 from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt, sparse_embeddings
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
@@ -122,6 +122,7 @@ class MIMO(nn.Module):
             else None
         )
         self.set_trainable()
+        self.hold_weights()
 
     # ---- parts -------------------------------------------------------------------------------
 
@@ -153,6 +154,15 @@ class MIMO(nn.Module):
                 else:
                     p.requires_grad = on
 
+    def hold_weights(self) -> None:
+        """Trained weights in fp32 (AdamW's master copies), frozen ones in `config.frozen_dtype`; gradient
+        checkpointing of the LLM's layers when `config.gradient_checkpointing` (active in training mode only)."""
+        frozen = torch.bfloat16 if self.config.frozen_dtype == "bf16" else torch.float32
+        for p in self.parameters():
+            p.data = p.data.to(torch.float32 if p.requires_grad else frozen)
+        if self.config.gradient_checkpointing:
+            checkpoint_layers(self.llm)
+
     def parameter_counts(self) -> dict[str, tuple[int, int]]:
         """Part -> (total, trainable) parameter counts; LoRA adapters get their own row."""
         counts: dict[str, tuple[int, int]] = {}
@@ -171,7 +181,7 @@ class MIMO(nn.Module):
 
     def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
         """SAM image embeddings (B, D, h, w) of images (B, 3, H, W) in [0, 1]; cache them when SAM is frozen."""
-        return self.segmenter.image_embeddings(images.to(self.device))
+        return self.segmenter.image_embeddings(images.to(self.device), self.config.sam_chunk)
 
     def _embed_inputs(
         self,
@@ -288,7 +298,7 @@ class MIMO(nn.Module):
         `image_embeddings` (B, D, h, w) skips the SAM image encoder (e.g. cached LiteMedSAM embeddings).
         """
         c = self.config
-        images = batch["images"].to(self.device, self.vision.clip.dtype)  # (B, 3, H, W)
+        images = batch["images"].to(self.device, torch.float32)  # (B, 3, H, W); each encoder casts to its dtype
         prompts = batch.get("visual_prompts") or [[] for _ in batch["questions"]]
         for ps in prompts:
             for p in ps:

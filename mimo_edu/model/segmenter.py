@@ -96,16 +96,23 @@ class Segmenter(nn.Module):
         self.config = config
         self.sam = sam if sam is not None else build_sam(config)
 
-    def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, D, h, w), D = config.prompt_dim."""
+    def image_embeddings(self, images: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, D, h, w), D = config.prompt_dim.
+
+        chunk > 0: a frozen encoder runs `chunk` images per call, so only one chunk's attention scores are alive
+        at a time (LISA encodes one image at a time); a trained encoder always sees the whole batch.
+        """
         size = self.config.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-        pixels = (images * 255 - self.sam.pixel_mean) / self.sam.pixel_std
         encoder = self.sam.image_encoder
+        pixels = (images * 255 - self.sam.pixel_mean) / self.sam.pixel_std
+        pixels = pixels.to(next(encoder.parameters()).dtype)  # bf16 when the frozen weights are held in bf16
         trains = any(p.requires_grad for p in encoder.parameters())
         with torch.set_grad_enabled(torch.is_grad_enabled() and trains):
-            return encoder(pixels)
+            if trains or chunk <= 0:
+                return encoder(pixels)
+            return torch.cat([encoder(part) for part in pixels.split(chunk)])
 
     def decode(
         self,
