@@ -24,13 +24,13 @@ TASKS = tuple(TASK_TITLES)
 
 
 def plot_lr(ax, cfg: TrainConfig) -> None:
-    """The learning rate at every step: linear warmup, then cosine decay to min_lr_ratio * lr."""
+    """The learning rate at every step: linear warmup, then cfg.schedule's decay to min_lr_ratio * lr."""
     steps = np.arange(cfg.max_steps)
     ax.plot(steps + 1, [lr_at(int(s), cfg) for s in steps])
     ax.axvline(cfg.warmup_steps, ls=":", c="grey")
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
-    ax.set_title(f"warmup {cfg.warmup_steps} steps, cosine to {cfg.min_lr_ratio:g} x lr")
+    ax.set_title(f"warmup {cfg.warmup_steps} steps, {cfg.schedule} to {cfg.min_lr_ratio:g} x lr")
 
 
 def plot_losses(ax, records: list[dict]) -> None:

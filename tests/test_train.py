@@ -87,6 +87,30 @@ def test_lr_warms_up_then_decays_to_the_floor():
     assert lr_at(20, cfg) == pytest.approx(0.1)
 
 
+def test_linear_schedule_is_lisas_warmup_decay():
+    cfg = TrainConfig(lr=1.0, warmup_steps=4, max_steps=20, min_lr_ratio=0.0, schedule="linear")
+    assert [lr_at(s, cfg) for s in (0, 3, 4, 12, 16, 19, 20)] == pytest.approx([0.25, 1.0, 1.0, 0.5, 0.25, 1 / 16, 0.0])
+    floor = TrainConfig(lr=1.0, warmup_steps=4, max_steps=20, min_lr_ratio=0.1, schedule="linear")
+    assert lr_at(12, floor) == pytest.approx(0.55)  # halfway from lr to the floor
+    paper = get_preset("paper")
+    assert lr_at(paper.warmup_steps, paper) == 3e-4
+    assert lr_at((paper.warmup_steps + paper.max_steps) // 2, paper) == pytest.approx(1.5e-4, rel=1e-3)
+    with pytest.raises(ValueError, match="schedule 'step'"):
+        TrainConfig(schedule="step")
+
+
+def test_a_run_saved_before_the_schedule_switch_resumes(tmp_path):
+    Trainer(ToyModel(), ToyData(), toy_config(max_steps=2), tmp_path, collate).train()
+    state_file = tmp_path / "step-0000002" / "trainer_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    del state["config"]["schedule"]  # as written before the field existed
+    torch.save(state, state_file)
+    assert TrainConfig.from_dict(state["config"]).schedule == "cosine"
+    assert Trainer(ToyModel(), ToyData(), toy_config(max_steps=4), tmp_path, collate).step == 2
+    with pytest.raises(CheckpointError, match=r"different settings for \['schedule'\]"):
+        Trainer(ToyModel(), ToyData(), toy_config(max_steps=4, schedule="linear"), tmp_path, collate)
+
+
 def test_sampler_shards_ranks_and_replays_from_any_step():
     n, batch, accum, world = 10, 2, 2, 2
     samplers = [StepBatchSampler(n, batch, accum, seed=3, rank=r, world_size=world) for r in range(world)]

@@ -1,4 +1,4 @@
-"""The training loop: AdamW, warmup + cosine decay, accumulation, clipping, bf16, resume.
+"""The training loop: AdamW, warmup + cosine or linear decay, accumulation, clipping, bf16, resume.
 
     trainer = Trainer(model, dataset, TrainConfig(max_steps=100), out_dir="runs/nano", collate_fn=collate)
     trainer.train()          # resumes by itself if runs/nano holds a checkpoint
@@ -35,11 +35,15 @@ RESUMABLE_CHANGES = {"max_steps", "log_every", "eval_every", "eval_samples", "ck
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to cfg.lr over warmup_steps, then cosine decay to min_lr_ratio * lr."""
+    """Linear warmup to cfg.lr over warmup_steps, then cosine or linear (`cfg.schedule`) decay to min_lr_ratio * lr.
+
+    Linear with min_lr_ratio 0 is LISA's DeepSpeed WarmupDecayLR: lr * (max_steps - step) / (max_steps - warmup).
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    decay = 1 - progress if cfg.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))  # 1 -> 0
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay)
 
 
 def loss_parts(out) -> list[str]:
@@ -101,7 +105,7 @@ class Trainer:
 
     def _resume(self, ckpt: Path) -> None:
         state = ckpt_io.read_trainer_state(ckpt)
-        saved = state["config"]
+        saved = {**TrainConfig().to_dict(), **state["config"]}  # fields added since it was saved: their defaults
         changed = sorted(k for k, v in self.cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
         if changed:
             raise CheckpointError(
