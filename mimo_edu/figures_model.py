@@ -114,7 +114,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
     hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
     seg_at = seg_positions(enc.input_ids, model.template.seg_id)
-    features = model._seg_features(hidden, enc.input_ids)  # (K_total, H): each grounded phrase's mean hidden state
+    features = model._seg_features(hidden, enc.input_ids)  # (K_total, H): one feature per [SEG] (config.seg_feature)
     sparse = model.grounding(features)  # (K_total, 1, D)
     image_embeddings = model.image_embeddings(images)  # (B, D, h, w)
     weights = None  # region tokens pool the prompt's own region, or SAM's mask for it (region_source="sam")

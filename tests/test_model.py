@@ -428,3 +428,70 @@ def test_seg_features_average_the_grounded_phrase():
     assert feats.shape == (2, 2)
     assert feats[0].tolist() == [2.5, 2.5]  # mean over <p> a b </p> (positions 1..4)
     assert feats[1].tolist() == [6.0, 6.0]  # no phrase: the state that predicts [SEG] (position 6)
+
+
+def test_seg_state_is_the_single_state_that_predicts_seg():
+    from mimo_edu.model.grounding import seg_features
+
+    SEG, OPEN, CLOSE = 9, 7, 8
+    ids = torch.tensor([[1, OPEN, 3, 4, CLOSE, SEG, 2, SEG, 0], [1, 2, SEG, 0, 0, 0, 0, 0, 0]])
+    hidden = torch.arange(18, dtype=torch.float32).view(2, 9, 1).expand(2, 9, 2)  # (b, t) holds 9 b + t
+    feats = seg_features(hidden, ids, SEG, OPEN, CLOSE, mode="seg_state")
+    assert feats[:, 0].tolist() == [4.0, 6.0, 10.0]  # the </p> state, the "," state, then sample 1's
+
+
+def test_seg_state_model_feeds_the_hidden_state_before_each_seg_to_the_head():
+    torch.manual_seed(0)
+    model = build_mimo("nano", seg_feature="seg_state").eval()
+    answers = ["Yes, a <p>cyst</p> [SEG] in the <p>liver</p> [SEG].", "Sure, [SEG]."]
+    batch = make_batch(answers, [[box(20, 20, 90, 100)], []])
+    seen = {}
+    model.llm.model.register_forward_hook(lambda m, i, out: seen.update(hidden=out.last_hidden_state))
+    model.grounding.register_forward_hook(lambda m, i, out: seen.update(features=i[0]))
+    with torch.no_grad():
+        model(batch)
+    ids = model.template.encode_batch(batch["questions"], answers, [1, 0]).input_ids
+    b, j = (ids == model.template.seg_id).nonzero(as_tuple=True)  # reading order
+    assert len(b) == 3
+    torch.testing.assert_close(seen["features"], seen["hidden"][b, j - 1])  # LISA: the state predicting [SEG]
+    phrase = build_mimo("nano")._seg_features(seen["hidden"], ids)  # nano's default: the phrase mean differs
+    assert not torch.allclose(phrase[0], seen["features"][0])
+
+
+def test_longest_side_frame_puts_masks_back_on_a_non_square_image(monkeypatch):
+    """Resize the longest side and pad (SAM's transform): a mask predicted in the frame comes back at the
+    image's size and place. The decoder is replaced by "bright pixels of the frame" so the right answer is known."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    model = build_mimo("nano", segmenter=SegmenterConfig(prompt_dim=128, resize="longest_side")).eval()
+    assert model.frame_size(100, 60) == (128, 77) and model.frame_size(128, 128) == (128, 128)
+    image = np.zeros((100, 60, 3), np.uint8)  # portrait: the frame pads on the right
+    image[30:70, 10:40] = 255
+    p = point((25, 50))
+    frame, (prompts,) = model._to_frame(model._image_tensor(image), [[p]])
+    assert frame.shape == (1, 3, 128, 128)
+    pad = torch.tensor(model.config.segmenter.pixel_mean) / 255
+    torch.testing.assert_close(frame[0, :, :, 77:].mean((1, 2)), pad)  # SAM's pixel mean: 0 once normalised
+    np.testing.assert_allclose(prompts[0].points, ResizeLongestSide(128).apply_coords(p.points, (100, 60)), rtol=1e-6)
+
+    monkeypatch.setattr(model, "image_embeddings", lambda images: images[:, :1])  # (1, 1, S, S): the frame itself
+    monkeypatch.setattr(
+        model.segmenter, "decode", lambda emb, sparse, out_size, index=None, decoder=None: (emb[:, 0] - 0.75).expand(len(sparse), -1, -1) * 20
+    )
+    script_answer(model, "Sure, [SEG].")
+    masks = model.generate(image, "Segment the lesion.").masks
+    assert masks.shape == (1, 100, 60)
+    assert (masks[0] == (image[..., 0] > 0)).mean() > 0.99  # in the right place: the padding was cropped
+
+
+def test_configs_saved_before_seg_feature_and_resize_load_as_before():
+    from mimo_edu.model.config import MIMOConfig
+
+    old = nano_config().to_dict()
+    del old["seg_feature"], old["segmenter"]["resize"]
+    config = MIMOConfig.from_dict(old)
+    assert config.seg_feature == "phrase_mean" and config.segmenter.resize == "stretch"
+    with pytest.raises(MimoError, match="seg_feature 'mean'"):
+        nano_config().with_overrides(seg_feature="mean")
+    with pytest.raises(MimoError, match="resize 'pad'"):
+        SegmenterConfig(resize="pad")

@@ -133,3 +133,16 @@ def test_paper_missing_or_wrong_checkpoints_say_what_to_fetch(paper_root, monkey
     with pytest.raises(CheckpointError, match="does not match the configured segmenter"):
         build_tiny_paper(PaperPaths(good.clip_dir, good.llm_dir, wrong))
 
+
+def test_paper_preset_follows_lisa_and_sam_where_the_paper_is_silent():
+    from mimo_edu.model.config import lite_config, nano_config, paper_config
+    from mimo_edu.train.config import get_preset
+
+    paper = paper_config()
+    assert paper.seg_feature == "seg_state" and paper.segmenter.resize == "longest_side"  # LISA, SAM
+    assert (paper.lora_rank, paper.lora_alpha, paper.lora_targets) == (8, 8, ("q_proj", "v_proj"))
+    assert (paper.ce_weight, paper.bce_weight, paper.dice_weight) == (1.0, 2.0, 0.5)
+    assert get_preset("paper").schedule == "linear" and get_preset("paper").min_lr_ratio == 0.0
+    for course in (nano_config(), lite_config()):  # the course's choices, documented in config.py
+        assert course.seg_feature == "phrase_mean" and course.segmenter.resize == "stretch"
+    assert get_preset("nano").schedule == "cosine"

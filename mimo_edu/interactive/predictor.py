@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mimo_edu.data.prompts import validate_prompt
 from mimo_edu.data.real import to_rgb
@@ -113,8 +112,9 @@ class Predictor:
             labels = np.ones(len(points), np.int64) if labels is None else labels
             validate_prompt(VisualPrompt("point", points=np.asarray(points, np.float32), labels=np.asarray(labels)), h, w)
         sam = self.model.segmenter.sam
-        side = self.model.segmenter.config.image_size  # SAM's frame: the image is stretched to side x side
-        scale = torch.tensor([side / w, side / h], device=self.model.device)
+        fh, fw = self.model.frame_size(h, w)  # the image's part of the model's S x S frame
+        side_ratio = self.model.segmenter.config.image_size / self.model.config.image_size  # frame -> SAM's input
+        scale = torch.tensor([fw / w * side_ratio, fh / h * side_ratio], device=self.model.device)
         sam_points = sam_box = None
         if points is not None:
             coords = torch.as_tensor(np.asarray(points, np.float32), device=scale.device)[None] * scale  # (1, N, 2)
@@ -129,9 +129,8 @@ class Predictor:
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=False,
-        )  # (1, 1, 4h, 4w)
-        logits = F.interpolate(low_res.float(), size=(h, w), mode="bilinear", align_corners=False)
-        return logits[0, 0].sigmoid().cpu().numpy()
+        )  # (1, 1, 4h, 4w) over the frame
+        return self.model.frame_to_image(low_res[0].float(), h, w)[0].sigmoid().cpu().numpy()
 
     def _require_image(self) -> None:
         if self.image is None:

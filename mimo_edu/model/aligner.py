@@ -1,8 +1,10 @@
 """Multi-modal Input Aligner: the instruction reads the image and the visual prompts before the LLM does.
 
-MIMO's aligner "extracts instruction-guided information from fused visual and
-text features"; its internals are not public. This one is a gated
-cross-attention block (as in Flamingo's gated xattn layers):
+What is known: a third-party summary of MIMO's paper describes its aligner as
+extracting instruction-guided information from fused visual and text features.
+MIMO's code is not released and its method section is only partly public, so
+the aligner's internals are unknown. This one is the course's own design
+[inferred]: a gated cross-attention block (as in Flamingo's gated xattn layers):
 
     q = question token embeddings,   k = v = image tokens + <region> tokens
     question tokens += tanh(gate) * CrossAttention(LayerNorm(q), LayerNorm(kv))
@@ -48,7 +50,7 @@ class InputAligner(nn.Module):
         h = self.num_heads
 
         def heads(x: torch.Tensor) -> torch.Tensor:
-            return x.view(b, L, h, -1).transpose(1, 2)  # (B, h, L, d)
+            return x.view(b, x.shape[1], h, -1).transpose(1, 2)  # (B, h, M, d)
 
         q = heads(self.q_proj(self.norm_q(embeds)))
         kv = self.norm_kv(embeds)

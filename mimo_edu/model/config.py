@@ -27,6 +27,8 @@ ALL_TRAINABLE = tuple(p for p in PARTS if p != "region_decoder")  # the region d
 
 REGION_SOURCES = ("prompt", "sam")
 FROZEN_DTYPES = ("fp32", "bf16")
+SEG_FEATURES = ("phrase_mean", "seg_state")  # see grounding.seg_features
+SAM_RESIZES = ("stretch", "longest_side")  # see SegmenterConfig.resize
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SAM_MEAN = (123.675, 116.28, 103.53)  # ImageNet, in 0-255 units
@@ -143,6 +145,11 @@ class SegmenterConfig:
 
     encoder: str = "vit"  # "vit" | "tiny_vit"
     image_size: int = 128  # SAM input side; images are resized to it
+    # how an image enters the model's square frame (and so SAM's input): "stretch" to the square [course
+    # choice: MIMOSeg-synth's images are square, so nothing is distorted], or "longest_side": resize the longest
+    # side to the frame and pad bottom and right, as SAM and LISA do (segment-anything's ResizeLongestSide and
+    # Sam.preprocess); masks are cropped back and resized to the image (Sam.postprocess_masks)
+    resize: str = "stretch"
     patch_size: int = 8  # image side / embedding side
     encoder_dim: int = 128
     encoder_depth: int = 2
@@ -154,6 +161,10 @@ class SegmenterConfig:
     prompt_to_mask_token: bool = False  # also add each sparse prompt to the decoder's mask token (nano)
     pixel_mean: tuple[float, float, float] = SAM_MEAN
     pixel_std: tuple[float, float, float] = SAM_STD
+
+    def __post_init__(self) -> None:
+        if self.resize not in SAM_RESIZES:
+            raise MimoError(f"SegmenterConfig.resize {self.resize!r}: choose one of {SAM_RESIZES}.")
 
     @property
     def embedding_size(self) -> int:
@@ -177,15 +188,18 @@ class MIMOConfig:
     prompt_points: int = 4  # point slots per visual prompt in segment-anything's prompt encoder
     region_source: str = "prompt"  # what a <region> token pools CLIP patches over: "prompt" | "sam" (see prompts.py)
     prompt_masks: bool = False  # a [SEG] is decoded with its sample's first visual prompt (see MIMO.decode_masks)
+    # what the [SEG] head reads: "phrase_mean", the mean hidden state over `<p>term</p>` [course choice], or
+    # "seg_state", the single hidden state that predicts [SEG], as LISA (see grounding.seg_features)
+    seg_feature: str = "phrase_mean"
     use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
     aligner_dim: int = 256
     aligner_heads: int = 4
-    lora_rank: int = 0  # 0: no LoRA
-    lora_alpha: int = 8
-    lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    lora_rank: int = 0  # 0: no LoRA; presets use 8, LISA's [inferred: MIMO reports only alpha]
+    lora_alpha: int = 8  # MIMO's paper
+    lora_dropout: float = 0.05  # LISA's [inferred]
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")  # LISA's [inferred]
     trainable: tuple[str, ...] = ALL_TRAINABLE
-    ce_weight: float = 1.0
+    ce_weight: float = 1.0  # 1.0 / 2.0 / 0.5: LISA's weights [inferred: MIMO's are not public]
     bce_weight: float = 2.0
     dice_weight: float = 0.5
     system_prompt: str = ""
@@ -215,6 +229,8 @@ class MIMOConfig:
         if self.sam_chunk < 0:
             raise MimoError(f"MIMOConfig.sam_chunk {self.sam_chunk}: must be 0 (the whole batch) or a positive number "
                             "of images per SAM image-encoder call, e.g. 1.")
+        if self.seg_feature not in SEG_FEATURES:
+            raise MimoError(f"MIMOConfig.seg_feature {self.seg_feature!r}: choose one of {SEG_FEATURES}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -266,6 +282,11 @@ def nano_config() -> MIMOConfig:
 
     Mask losses 0.5 BCE + 2.0 Dice instead of LISA's 2.0 + 0.5 [course choice]: BCE-heavy training settles
     on empty masks (most pixels are background) before the [SEG] prompts mean anything.
+
+    The [SEG] head reads the mean hidden state over `<p>term</p>` (`seg_feature="phrase_mean"`), not LISA's
+    single state [course choice]: the term's own tokens are in the mean, so each term gets a distinct prompt
+    from the first step, while a tiny language model's `</p>` state is nearly the same for every term.
+    Images are stretched to the square frame (`resize="stretch"`): MIMOSeg-synth's images are square.
     """
     return MIMOConfig(
         preset="nano",
@@ -315,10 +336,15 @@ def lite_config() -> MIMOConfig:
 
 
 def paper_config() -> MIMOConfig:
-    """CLIP ViT-H/14, Vicuna-7B (+ LoRA, alpha 8) and SAM ViT-H, as in the MIMO paper.
+    """CLIP ViT-H/14, Vicuna-7B (+ LoRA, alpha 8) and SAM ViT-H, as in the MIMO paper; the rest follows LISA.
 
-    CLIP and the SAM image encoder are frozen; LoRA, the token embeddings and LM head, the new modules,
-    the mask decoder and the [SEG] head train.
+    From MIMO's paper: the three foundations, LoRA alpha 8. From LISA, where the paper is silent [inferred]:
+    LoRA rank 8 on q_proj/v_proj, loss weights 1.0 / 2.0 / 0.5, the [SEG] head reading the single hidden state
+    that predicts [SEG] (`seg_feature="seg_state"`), SAM's input resized on its longest side to 1024 and padded
+    (`resize="longest_side"`), CLIP's second-to-last layer (LLaVA's), frozen CLIP and SAM image and prompt
+    encoders. The course's own [inferred]: the visual prompt encoder, the Multi-modal Input Aligner's design,
+    and a projector trained from scratch on text-only Vicuna v1.5 (LLaVA's trained projector reads CLIP
+    ViT-L/14 features, not ViT-H/14's). README.md's table "Known, inferred, or the course's own" lists them all.
 
     Held to fit 4x A800 80 GB (`python -m mimo_edu plan --preset paper`) [course choice]: frozen weights in bf16,
     gradient checkpointing of Vicuna's layers, SAM's image encoder one image at a time (as LISA's `get_visual_embs`).
@@ -334,6 +360,7 @@ def paper_config() -> MIMOConfig:
         segmenter=SegmenterConfig(
             encoder="vit",
             image_size=1024,
+            resize="longest_side",
             patch_size=16,
             encoder_dim=1280,
             encoder_depth=32,
@@ -342,6 +369,7 @@ def paper_config() -> MIMOConfig:
             window_size=14,
             decoder_mlp_dim=2048,
         ),
+        seg_feature="seg_state",
         aligner_dim=1024,
         aligner_heads=8,
         lora_rank=8,

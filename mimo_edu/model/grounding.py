@@ -1,12 +1,15 @@
-"""Grounding: each `[SEG]` becomes a SAM prompt from the hidden states of the phrase it grounds; mask losses.
+"""Grounding: each `[SEG]` becomes a SAM prompt from the LLM's hidden states; mask losses.
 
-LISA feeds the hidden state that predicts `[SEG]` to an MLP. MIMO writes every grounded
-term as `<p>term</p> [SEG]`; here the MLP reads the mean hidden state over that phrase,
-`<p>` through `</p>` (whose state predicts `[SEG]`) [inferred: MIMO's decoder is not
-public]. The term's own tokens are in that mean, so even an untrained language model
-gives each term a distinct prompt; a tiny random-init model learns masks from it, while
-the `</p>` state alone stays nearly the same for every term. A `[SEG]` without a phrase
-("Sure, [SEG].") uses the state that predicts it, as in LISA.
+Answers write every grounded term as `<p>term</p> [SEG]` (GLaMM's syntax [inferred: MIMO's
+answer format is not public]). What the MLP reads is `MIMOConfig.seg_feature`:
+
+- "seg_state" (paper): the single last-layer hidden state that predicts `[SEG]`, as LISA
+  [inferred: MIMO's decoder is not public].
+- "phrase_mean" (nano, lite) [course choice]: the mean hidden state over the phrase, `<p>`
+  through `</p>` (whose state predicts `[SEG]`). The term's own tokens are in that mean, so
+  even an untrained language model gives each term a distinct prompt; a tiny random-init
+  model learns masks from it, while the `</p>` state alone stays nearly the same for every
+  term. A `[SEG]` without a phrase ("Sure, [SEG].") uses the state that predicts it, as LISA.
 """
 
 import torch
@@ -33,13 +36,22 @@ def seg_positions(input_ids: torch.Tensor, seg_id: int) -> torch.Tensor:
     return pred
 
 
-def seg_features(hidden: torch.Tensor, input_ids: torch.Tensor, seg_id: int, open_id: int, close_id: int) -> torch.Tensor:
+def seg_features(
+    hidden: torch.Tensor,
+    input_ids: torch.Tensor,
+    seg_id: int,
+    open_id: int,
+    close_id: int,
+    mode: str = "phrase_mean",
+) -> torch.Tensor:
     """One feature per `[SEG]`, in reading order: hidden (B, L, H), input_ids (B, L) -> (K, H).
 
-    The mean of the hidden states from the phrase's `<p>` to the position that predicts `[SEG]`;
-    that position alone when it is not a `</p>`.
+    "seg_state": the hidden state at the position that predicts `[SEG]` (LISA). "phrase_mean": the mean of
+    the hidden states from the phrase's `<p>` to that position; that position alone when it is not a `</p>`.
     """
     at = seg_positions(input_ids, seg_id)  # (B, L)
+    if mode == "seg_state":
+        return hidden[at]  # (K, H), row-major: reading order
     pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)  # (B, L)
     last_open = torch.where(input_ids == open_id, pos, -1).cummax(1).values  # (B, L): latest <p> so far
     start = torch.where((input_ids == close_id) & (last_open >= 0), last_open, pos)  # (B, L)

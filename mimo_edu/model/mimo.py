@@ -5,8 +5,12 @@ visual prompts ─► VisualPromptEncoder ────────────�
 question ─► tokenizer ─► token embeddings ──────────────┤
               Multi-modal Input Aligner (question reads image + prompts)
                              ─► Llama (+ LoRA) ─► answer with [SEG] after each grounded term
-hidden state predicting each [SEG] ─► GroundingHead ─► SAM mask decoder ─► one mask per [SEG]
-image ─► SAM image encoder ─► image embedding ───────────────┘
+each [SEG]'s feature ─► GroundingHead ─► SAM mask decoder ─► one mask per [SEG]
+image ─► SAM image encoder ─► image embedding ─────┘
+
+A [SEG]'s feature (`config.seg_feature`): nano and lite average the hidden states over the
+phrase `<p>term</p>` it follows [course choice]; paper reads the single hidden state that
+predicts [SEG], as LISA (see grounding.py).
 """
 
 import copy
@@ -19,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from segment_anything.utils.transforms import ResizeLongestSide
 from torch import nn
 from transformers import CLIPVisionModel, DynamicCache, LlamaForCausalLM, PreTrainedTokenizerBase
 
@@ -48,7 +53,7 @@ class MIMOOutput:
     ce_loss: torch.Tensor  # answer tokens only
     bce_loss: torch.Tensor  # averaged over the batch's masks
     dice_loss: torch.Tensor
-    pred_masks: list[torch.Tensor]  # B mask-logit tensors (K_i, S, S), S = config.image_size
+    pred_masks: list[torch.Tensor]  # B mask-logit tensors (K_i, S, S) over the model's frame, S = config.image_size
     logits: torch.Tensor  # (B, L, V)
 
 
@@ -278,19 +283,48 @@ class MIMO(nn.Module):
             out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked])
         return out
 
+    def frame_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) an image of (height, width) fills in the model's S x S frame: all of it when stretched; with
+        `segmenter.resize="longest_side"` the longest side is S (segment-anything's ResizeLongestSide)."""
+        S = self.config.image_size
+        if self.config.segmenter.resize == "longest_side":
+            return ResizeLongestSide.get_preprocess_shape(height, width, S)
+        return S, S
+
     def _to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
-        """Resize images (B, 3, H, W) to the model's frame (S x S) and scale the prompts with them."""
+        """Resize images (B, 3, H, W) into the model's frame (B, 3, S, S) and scale the prompts with them.
+
+        Longest-side frames are padded bottom and right with SAM's pixel mean, which SAM's normalisation turns
+        into the zeros `Sam.preprocess` pads with. (Not `ResizeLongestSide.apply_image_torch`: it reads the
+        size from a BCHW tensor's first two dimensions.)
+        """
         S = self.config.image_size
         h, w = images.shape[-2:]
-        if (h, w) != (S, S):
-            images = F.interpolate(images, size=(S, S), mode="bilinear", align_corners=False, antialias=True)
-            prompts = [[scale_prompt(p, S / w, S / h) for p in ps] for ps in prompts]
+        fh, fw = self.frame_size(h, w)
+        if (h, w) != (fh, fw):
+            images = F.interpolate(images, size=(fh, fw), mode="bilinear", align_corners=False, antialias=True)
+            prompts = [[scale_prompt(p, fw / w, fh / h) for p in ps] for ps in prompts]
+        if (fh, fw) != (S, S):
+            mean = images.new_tensor(self.config.segmenter.pixel_mean).view(1, 3, 1, 1) / 255
+            images = torch.cat([images, mean.expand(len(images), 3, S - fh, fw)], dim=2)  # (B, 3, S, fw)
+            images = torch.cat([images, mean.expand(len(images), 3, S, S - fw)], dim=3)  # (B, 3, S, S)
         return images, prompts
 
+    def frame_to_image(self, masks: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Mask logits (K, s, s) over the model's frame -> (K, height, width), as `Sam.postprocess_masks`:
+        brought to the frame's side S, the padding cropped, the rest resized to the image."""
+        S = self.config.image_size
+        fh, fw = self.frame_size(height, width)
+        if (fh, fw) != (S, S):
+            if masks.shape[-2:] != (S, S):
+                masks = F.interpolate(masks[None], size=(S, S), mode="bilinear", align_corners=False)[0]
+            masks = masks[:, :fh, :fw]
+        return F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+
     def _seg_features(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """hidden (B, L, H) over input_ids (B, L) -> (K, H), one grounding feature per [SEG]."""
+        """hidden (B, L, H) over input_ids (B, L) -> (K, H), one grounding feature per [SEG] (`config.seg_feature`)."""
         t = self.template
-        return seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id)
+        return seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id, self.config.seg_feature)
 
     def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
         """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
@@ -300,9 +334,10 @@ class MIMO(nn.Module):
         c = self.config
         images = batch["images"].to(self.device, torch.float32)  # (B, 3, H, W); each encoder casts to its dtype
         prompts = batch.get("visual_prompts") or [[] for _ in batch["questions"]]
+        height, width = images.shape[-2:]
         for ps in prompts:
             for p in ps:
-                check_prompt(p, *images.shape[-2:])
+                check_prompt(p, height, width)
         images, prompts = self._to_frame(images, prompts)
         enc = self.template.encode_batch(batch["questions"], batch["answers"], [len(ps) for ps in prompts])
         input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
@@ -340,10 +375,11 @@ class MIMO(nn.Module):
                 c.image_size, image_index,
             ).float()  # (K, S, S)
             target = torch.cat([t.to(self.device) for t in batch["masks"]]).float()  # (K, H, W)
-            if target.shape[-2:] != pred.shape[-2:]:
-                target = (F.interpolate(target[:, None], size=pred.shape[-2:], mode="bilinear")[:, 0] > 0.5).float()
-            bce = mask_bce_loss(pred, target) / len(pred)
-            dice = mask_dice_loss(pred, target) / len(pred)
+            fh, fw = self.frame_size(height, width)  # the image's part of the frame; the rest is padding
+            if target.shape[-2:] != (fh, fw):
+                target = (F.interpolate(target[:, None], size=(fh, fw), mode="bilinear")[:, 0] > 0.5).float()
+            bce = mask_bce_loss(pred[:, :fh, :fw], target) / len(pred)
+            dice = mask_dice_loss(pred[:, :fh, :fw], target) / len(pred)
         pred_masks = list(pred.split(counts))  # B x (K_i, S, S)
         loss = c.ce_weight * ce + c.bce_weight * bce + c.dice_weight * dice
         return MIMOOutput(loss, ce, bce, dice, pred_masks, logits)
@@ -408,7 +444,7 @@ class MIMO(nn.Module):
             mask_logits = self.decode_masks(
                 image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]] * len(sparse), self.config.image_size
             )
-            mask_logits = F.interpolate(mask_logits[None].float(), size=(height, width), mode="bilinear")[0]
+            mask_logits = self.frame_to_image(mask_logits.float(), height, width)  # (K, H, W)
             probs = mask_logits.sigmoid().cpu().numpy()
         return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
 

@@ -1,5 +1,10 @@
 """Visual prompt encoder: points, boxes and scribbles -> `<region>` tokens.
 
+The course's own design [inferred]: MIMO's paper says the model takes visual
+prompts, not how it encodes them. The region token follows MedPLIB, the sparse
+tokens reuse SAM's prompt encoder; the six tokens per prompt (nano and paper:
+`prompt_points=4`) are this course's choice.
+
 Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
 
 1. one *region* token (MedPLIB): CLIP patch tokens mean-pooled over a region,

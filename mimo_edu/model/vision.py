@@ -1,5 +1,10 @@
 """Vision tower: CLIP ViT patch tokens, the merge of neighbouring patches (MiniGPT-v2), and the projector
-into the LLM width (LLaVA-1.5's 2-layer MLP)."""
+into the LLM width (LLaVA-1.5's 2-layer MLP).
+
+MIMO's paper names the CLIP tower; the layer read (second-to-last in the paper preset) and the projector are
+LLaVA's and LISA's [inferred]. The paper preset trains the projector from scratch on text-only Vicuna v1.5:
+LLaVA's trained projector reads CLIP ViT-L/14 features, not the ViT-H/14 ones the paper preset uses [inferred].
+"""
 
 import torch
 import torch.nn.functional as F
