@@ -63,7 +63,7 @@ def test_standard_opening(path):
 
 # arXiv id -> a word the reference's line must hold: catches a mistyped id (checked against arxiv.org).
 ARXIV = {
-    "2510.10011": "MIMO", "2308.00692": "LISA", "2412.09278": "MedPLIB", "2304.02643": "Segment anything",
+    "2510.10011": "MIMO", "2308.00692": "LISA", "2311.03356": "GLaMM", "2412.09278": "MedPLIB", "2304.02643": "Segment anything",
     "2103.00020": "CLIP", "2304.08485": "LLaVA", "2310.03744": "LLaVA-1.5", "2306.00890": "LLaVA-Med",
     "2106.09685": "LoRA", "2307.09288": "Llama 2", "2310.09478": "MiniGPT-v2", "2304.12306": "MedSAM",
     "2204.14198": "Flamingo", "2312.10032": "Osprey", "1711.05101": "AdamW", "1606.04797": "V-Net",

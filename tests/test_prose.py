@@ -127,3 +127,14 @@ def test_the_seg_feature_is_described_as_the_code_builds_it(nb):
     text = markdown(nb)
     for pattern in WRONG_SEG:
         assert not re.search(pattern, text), f"{NOTEBOOKS[nb].name}: {pattern!r}"
+
+
+def test_readme_and_the_model_notebook_show_the_known_inferred_table():
+    from mimo_edu.model.provenance import provenance_rows, provenance_table
+
+    table = provenance_table()
+    assert table in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert table in markdown("03")
+    rows = {choice: (nano, paper, source) for choice, nano, paper, source in provenance_rows()}
+    assert "LISA [inferred]" in rows["`[SEG]` feature"][2] and "this course" in rows["visual prompt encoder"][2]
+    assert rows["answer syntax"][2] == "GLaMM [inferred]"

@@ -110,25 +110,29 @@ _add(Question(
 def _seg_prompt() -> tuple[str, str]:
     import torch
 
+    from mimo_edu.model.config import nano_config
     from mimo_edu.model.grounding import seg_features
 
     hidden = torch.arange(5, dtype=torch.float32)[None, :, None]  # (1, L, 1): states 0..4
     ids = torch.tensor([[7, 1, 9, 2, 3]])  # <s>-like, <p>=1, term, </p>=2, [SEG]=3
-    mean = float(seg_features(hidden, ids, seg_id=3, open_id=1, close_id=2)[0, 0])  # phrase mean: (1+2+3)/3
+    mode = nano_config().seg_feature
+    mean = float(seg_features(hidden, ids, seg_id=3, open_id=1, close_id=2, mode=mode)[0, 0])  # (1+2+3)/3
     letter = "b" if mean == 2.0 else "a" if mean == 3.0 else "?"
-    return letter, ("`mimo_edu.model.grounding.seg_features` averages the hidden states from `<p>` to the `</p>` "
-                    "that predicts `[SEG]`, and the grounding MLP maps that mean to a prompt for SAM's mask decoder.")
+    return letter, (f"In nano (`seg_feature=\"{mode}\"`), `mimo_edu.model.grounding.seg_features` averages the hidden "
+                    "states from `<p>` to the `</p>` that predicts `[SEG]`, and the grounding MLP maps that mean to a "
+                    "prompt for SAM's mask decoder. The paper preset reads the single state that predicts `[SEG]`, as LISA.")
 
 
 _add(Question(
     "09.2", "what prompts SAM's mask decoder",
-    "The model answers `The <p>cyst</p> [SEG].` What does the `[SEG]` MLP turn into the prompt of SAM's mask decoder?",
+    "The nano model answers `The <p>cyst</p> [SEG].` What does its `[SEG]` MLP turn into the prompt of SAM's mask "
+    "decoder?",
     {"a": "the hidden state that predicts `[SEG]`, alone",
      "b": "the mean of the LLM's hidden states over the grounded phrase `<p> cyst </p>`",
      "c": "the CLIP patch tokens under the cyst",
      "d": "the token embedding of the word cyst"},
-    {"a": "That is LISA's rule, which the course keeps only for a bare `[SEG]` (\"Sure, [SEG].\"); after a phrase "
-          "`<p> term </p>` the course's model averages more than one state (notebook 03, exercise 03.1).",
+    {"a": "That is LISA's rule, and the paper preset's; nano keeps it only for a bare `[SEG]` (\"Sure, [SEG].\"). "
+          "After a phrase `<p> term </p>` nano averages more than one state (notebook 03, exercise 03.1).",
      "c": "CLIP patches under a region feed the region token of a visual prompt (notebook 04); the mask decoder's "
           "prompt comes from the language model.",
      "d": "An embedding is the same in every image; the prompt must carry what the model read in this image, so it "
