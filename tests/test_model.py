@@ -495,3 +495,16 @@ def test_configs_saved_before_seg_feature_and_resize_load_as_before():
         nano_config().with_overrides(seg_feature="mean")
     with pytest.raises(MimoError, match="resize 'pad'"):
         SegmenterConfig(resize="pad")
+
+
+def test_longest_side_losses_read_only_the_image_part_of_the_frame():
+    from mimo_edu.model.grounding import mask_bce_loss
+
+    model = build_mimo("nano", segmenter=SegmenterConfig(prompt_dim=128, resize="longest_side")).eval()
+    batch = make_batch(["The <p>liver</p> [SEG]."], [[box(10, 10, 60, 40)]])
+    batch["images"], batch["masks"] = batch["images"][..., :64, :], [m[:, :64, :] for m in batch["masks"]]  # (1, 3, 64, 128)
+    with torch.no_grad():
+        out = model(batch)
+    pred = out.pred_masks[0]
+    assert pred.shape == (1, S, S) and model.frame_size(64, 128) == (64, 128)
+    torch.testing.assert_close(out.bce_loss, mask_bce_loss(pred[:, :64], batch["masks"][0].float()))
