@@ -1,14 +1,23 @@
 """Memory and compute of one MIMO training step, estimated from the model's own sizes (notebook 08).
 
-    counts = ParamCounts.from_model(build_mimo("paper", device="meta"))   # no memory allocated
-    shape = ModelShape.from_config(paper_config())
+    plan = plan_launch(get_preset("paper"), num_gpus=4)    # exactly what `train --preset paper` runs
+    plan.memory.gib(), plan.step.days(), plan.passes_in(PAPER_DAYS)
+
+`plan_launch` builds the launch's model on the meta device (no memory) from the same `TrainConfig`
+the launch uses, and derives the calculator's `Setup` from it and the model's `MIMOConfig`
+(`Setup.from_launch`): batch, accumulation and strategy from the one, frozen weights' dtype,
+gradient checkpointing and SAM's chunking from the other. `python -m mimo_edu plan` prints it.
+The pieces also work alone, for what-ifs the configs do not express:
+
+    counts, shape = ParamCounts.from_model(model), ModelShape.from_config(model.config)
     memory = estimate_memory(counts, shape, Setup(per_gpu_batch=10, checkpointing=True))
     step = estimate_step(counts, shape, Setup(per_gpu_batch=10), A800, mfu=0.35)
 
-Every number here is an ESTIMATE from the formulas below, not a measurement. The formulas are
-written out in each function's docstring so that a learner can redo them by hand; the assumptions
-they rest on are fields of `Setup` with their defaults stated. `benchmarks/paper_gpu_smoke.py`
-measures the real thing on a GPU.
+Every number here is an ESTIMATE from the formulas below. The formulas are written out in each
+function's docstring so that a learner can redo them by hand; the assumptions they rest on are
+fields of `Setup` with their defaults stated. tests/test_scaling.py checks the memory estimate
+against the peak measured in a training step of the paper's code path at reduced width, and
+`benchmarks/paper_gpu_smoke.py` measures the full-size model on a GPU.
 
 Units: bytes for memory (GiB = 2**30 bytes in tables), floating-point operations (FLOPs) for compute.
 Symbols: s = sequence length, b = samples per GPU, h = LLM width, a = attention heads, L = layers,
@@ -46,6 +55,7 @@ class GPU:
 A800 = GPU("A800 80GB", 312.0, 80.0)  # an A100 with slower NVLink: same 312 TFLOPS bf16 dense
 H100 = GPU("H100 SXM 80GB", 989.0, 80.0)
 H200 = GPU("H200 141GB", 989.0, 131.0)
+GPUS = {"A800": A800, "H100": H100, "H200": H200}
 
 
 @dataclass(frozen=True)
@@ -146,7 +156,8 @@ class ModelShape:
 class Setup:
     """What one training run does per GPU, and the assumptions the estimates rest on."""
 
-    per_gpu_batch: int = 10  # samples per GPU per step (paper: 10)
+    per_gpu_batch: int = 10  # samples per GPU per forward and backward (paper: 10)
+    grad_accum: int = 1  # forwards and backwards per optimiser step (paper: 1)
     num_gpus: int = 4  # paper: 4 A800
     text_tokens: int = 128  # ASSUMED: system prompt (~35 Llama tokens) + USER/ASSISTANT + question + answer
     prompts_per_sample: int = 1  # visual prompts per sample (6 <region> tokens each)
@@ -154,12 +165,13 @@ class Setup:
     checkpointing: bool = False  # full gradient (activation) checkpointing of the LLM's layers
     zero2: bool = False  # ZeRO-2: gradients and AdamW state sharded over num_gpus
     frozen_dtype: Literal["bf16", "fp32"] = "bf16"  # how the frozen weights are held (see estimate_memory)
-    sam_chunk: int = 0  # images per SAM image-encoder call; 0: the whole batch at once (as MIMO.forward does)
+    sam_chunk: int = 0  # images per SAM image-encoder call; 0: the whole batch at once
     attention_scores_saved: bool = False  # True: eager attention (s x s scores kept); False: SDPA kernels
 
     def __post_init__(self) -> None:
         checks = {
             "per_gpu_batch": (self.per_gpu_batch >= 1, "a positive number of samples per GPU, e.g. 10"),
+            "grad_accum": (self.grad_accum >= 1, "a positive number of micro-steps per optimiser step, e.g. 1"),
             "num_gpus": (self.num_gpus >= 1, "a positive number of GPUs, e.g. 4"),
             "text_tokens": (self.text_tokens >= 1, "a positive number of text tokens, e.g. 128"),
             "prompts_per_sample": (self.prompts_per_sample >= 0, "0 or more visual prompts per sample"),
@@ -171,6 +183,23 @@ class Setup:
             if not ok:
                 raise MimoError(f"Setup.{name}={getattr(self, name)!r}: must be {want}.")
 
+    @classmethod
+    def from_launch(cls, train: TrainConfig, model: MIMOConfig, num_gpus: int, **assumed) -> "Setup":
+        """The Setup of the run `train` launches on `num_gpus` GPUs, whose model is built from `model`.
+
+        From `train`: per_gpu_batch = batch_size, grad_accum, zero2 = (strategy == "fsdp": FSDP2 sharding
+        gradients and AdamW state). From `model`: frozen_dtype, checkpointing (gradient_checkpointing) and
+        sam_chunk. `assumed`: the fields no config holds (text_tokens, prompts_per_sample, masks_per_sample,
+        attention_scores_saved). The estimate assumes bf16 autocast (precision "bf16", or "auto" on a GPU).
+        """
+        launch = {"per_gpu_batch": train.batch_size, "grad_accum": train.grad_accum, "num_gpus": num_gpus,
+                  "zero2": train.strategy == "fsdp", "frozen_dtype": model.frozen_dtype,
+                  "checkpointing": model.gradient_checkpointing, "sam_chunk": model.sam_chunk}
+        if fixed := sorted(set(assumed) & set(launch)):
+            raise MimoError(f"Setup.from_launch: {fixed} come from the launch's configs; change them there "
+                            "(TrainConfig, or MIMOConfig through TrainConfig.model_overrides), not here.")
+        return cls(**launch, **assumed)
+
     def with_(self, **changes) -> "Setup":
         """A copy with some fields changed, e.g. setup.with_(checkpointing=True)."""
         known = {f.name for f in fields(self)}
@@ -179,8 +208,13 @@ class Setup:
         return Setup(**{**asdict(self), **changes})
 
     @property
+    def samples_per_step(self) -> int:
+        """Samples one GPU consumes per optimiser step."""
+        return self.per_gpu_batch * self.grad_accum
+
+    @property
     def global_batch(self) -> int:
-        return self.per_gpu_batch * self.num_gpus
+        return self.samples_per_step * self.num_gpus
 
 
 def sequence_length(shape: ModelShape, setup: Setup) -> int:
@@ -290,18 +324,18 @@ def estimate_memory(counts: ParamCounts, shape: ModelShape, setup: Setup) -> Mem
     """Memory per GPU for one training step under bf16 autocast (mimo_edu.train.Trainer), an ESTIMATE.
 
     Weights. The trainer does bf16 with torch.autocast: weights keep the dtype they are held in and
-    matmuls run in bf16. Assumed here: trained weights are fp32 (they are AdamW's master copies, 4 bytes);
-    frozen weights are bf16 (2 bytes; `frozen_dtype="fp32"`: 4), as benchmarks/paper_gpu_smoke.py builds
-    the model. Autocast caches a bf16 copy of each trained weight used in a matmul (every trained group
+    matmuls run in bf16. MIMO holds trained weights in fp32 (AdamW's master copies, 4 bytes) and frozen
+    weights in `MIMOConfig.frozen_dtype` (bf16: 2 bytes, the paper preset; fp32: 4). Autocast caches a bf16 copy of each trained weight used in a matmul (every trained group
     except the embedding lookup) and autograd keeps it for backward: 2 bytes each. Frozen fp32 LLM
     weights are cast on every use and the copy is kept for backward too: 2 bytes each (one layer's
     worth with checkpointing).
     Gradients: fp32, 4 bytes per trained parameter. AdamW: two fp32 moments, 8 bytes. With ZeRO-2 both
     are divided by the number of GPUs.
     Activations: the LLM (`llm_activation_bytes`), logits (`logits_bytes`), the aligner and the mask
-    decoder with its losses; the frozen encoders keep nothing, but SAM's forward runs after the LLM's,
-    while its activations are alive, so its transient peak (`sam_encoder_transient_bytes`) adds on top.
-    Simple upper bound: everything is added, although gradients grow as activations are freed.
+    decoder with its losses; the frozen encoders keep nothing, and their transient peak
+    (`sam_encoder_transient_bytes` for `sam_chunk` images at a time, or CLIP's) is added on top.
+    Simple upper bound: everything is added, although gradients grow as activations are freed and
+    `MIMO.forward` runs SAM's encoder before the LLM (tests/test_scaling.py measures how close it is).
     """
     s, b, n = sequence_length(shape, setup), setup.per_gpu_batch, setup.num_gpus
     trainable = counts.trainable()
@@ -413,11 +447,11 @@ class StepEstimate:
 
     @property
     def seconds_per_step(self) -> float:
-        """per_gpu_batch * FLOPs per sample / (peak * MFU); communication is not counted."""
-        return self.setup.per_gpu_batch * self.flops_per_sample / (self.gpu.peak_tflops * 1e12 * self.mfu)
+        """samples per GPU and step * FLOPs per sample / (peak * MFU); communication is not counted."""
+        return self.setup.samples_per_step * self.flops_per_sample / (self.gpu.peak_tflops * 1e12 * self.mfu)
 
     def seconds_by_component(self) -> dict[str, float]:
-        scale = self.setup.per_gpu_batch / (self.gpu.peak_tflops * 1e12 * self.mfu)
+        scale = self.setup.samples_per_step / (self.gpu.peak_tflops * 1e12 * self.mfu)
         return {k: v * scale for k, v in self.flops.items()}
 
     @property
@@ -456,14 +490,89 @@ def paper_model_counts() -> tuple[ParamCounts, ModelShape]:
 
 
 def paper_setup(train: TrainConfig | None = None, num_gpus: int = 4, **overrides) -> Setup:
-    """`Setup` from the paper training preset: per-GPU batch = batch_size * grad_accum (10), 4 GPUs,
-    ZeRO-2 when its strategy is "fsdp" (FSDP2 sharding gradients and AdamW state)."""
-    if train is None:
-        from mimo_edu.train.config import get_preset
+    """`Setup.from_launch` of the paper training preset (or `train`) and the paper model on `num_gpus` GPUs,
+    with some fields replaced for a what-if, e.g. paper_setup(checkpointing=False)."""
+    from mimo_edu.model.config import paper_config
+    from mimo_edu.train.config import get_preset
 
-        train = get_preset("paper")
-    base = {"per_gpu_batch": train.samples_per_step, "num_gpus": num_gpus, "zero2": train.strategy == "fsdp"}
-    return Setup(**{**base, **overrides})
+    return Setup.from_launch(train or get_preset("paper"), paper_config(), num_gpus).with_(**overrides)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One launch, estimated: its configs, the Setup derived from them, and the memory and time per GPU."""
+
+    train: TrainConfig  # the launch's config, as given
+    model: MIMOConfig  # the config of the model that `train` builds
+    setup: Setup
+    counts: ParamCounts
+    shape: ModelShape
+    memory: MemoryEstimate
+    step: StepEstimate
+
+    def passes_in(self, days: tuple[float, ...] = PAPER_DAYS, samples: int = MIMOSEG_SAMPLES) -> tuple[float, ...]:
+        """Passes over `samples` that fit in each of `days` (the paper's 10 and 12 by default)."""
+        return tuple(d / self.step.days(samples) for d in days)
+
+    def to_dict(self) -> dict:
+        """Everything `python -m mimo_edu plan --json` prints (memory in GiB, time in seconds and days)."""
+        gpu, memory = self.step.gpu, self.memory.gib()
+        return {
+            "preset": self.train.model_preset,
+            "gpu": asdict(gpu),
+            "num_gpus": self.setup.num_gpus,
+            "setup": asdict(self.setup),
+            "sequence_length": sequence_length(self.shape, self.setup),
+            "memory_gib": memory,
+            "fits": self.memory.fits(gpu),
+            "headroom_gib": gpu.memory_gib - memory["total"],
+            "flops_per_sample": {**self.step.flops, "total": self.step.flops_per_sample},
+            "mfu": self.step.mfu,
+            "seconds_per_step": self.step.seconds_per_step,
+            "samples_per_second": self.step.samples_per_second,
+            "days_per_pass": self.step.days(),
+            "samples_per_pass": MIMOSEG_SAMPLES,
+            "paper_days": list(PAPER_DAYS),
+            "passes_in_paper_days": list(self.passes_in()),
+        }
+
+    def format(self) -> str:
+        """The plan as plain text: the setup, memory by kind, FLOPs by component, time."""
+        d, st = self.to_dict(), self.setup
+        lines = [
+            f"ESTIMATE for `train --preset {d['preset']}` on {st.num_gpus} x {self.step.gpu.name} "
+            f"({self.step.gpu.memory_gib:g} GiB, {self.step.gpu.peak_tflops:g} TFLOPS bf16):",
+            f"  batch {st.per_gpu_batch} per GPU x {st.grad_accum} accumulation x {st.num_gpus} GPUs = "
+            f"{st.global_batch}; s = {d['sequence_length']} tokens; {'ZeRO-2 (fsdp)' if st.zero2 else 'DDP'}; "
+            f"frozen weights {st.frozen_dtype}; gradient checkpointing {'on' if st.checkpointing else 'off'}; "
+            f"SAM encoder {st.sam_chunk or 'the whole batch'} image(s) per call",
+            "",
+            format_table([(k, f"{v:.2f}") for k, v in d["memory_gib"].items()], ("memory per GPU", "GiB")),
+            f"{'fits' if d['fits'] else 'DOES NOT FIT'}: {d['headroom_gib']:.2f} GiB to spare of "
+            f"{self.step.gpu.memory_gib:g}",
+            "",
+            format_table([(k, f"{v / 1e12:.3f}") for k, v in d["flops_per_sample"].items()],
+                         ("FLOPs per sample", "TFLOP")),
+            "",
+            f"at MFU {d['mfu']}: {d['seconds_per_step']:.2f} s per step, {d['samples_per_second']:.1f} samples/s, "
+            f"{d['days_per_pass']:.2f} days per pass over {MIMOSEG_SAMPLES:,} samples; the paper's "
+            f"{PAPER_DAYS[0]:g}-{PAPER_DAYS[1]:g} days hold {d['passes_in_paper_days'][0]:.0f}-"
+            f"{d['passes_in_paper_days'][1]:.0f} passes",
+        ]
+        return "\n".join(lines)
+
+
+def plan_launch(train: TrainConfig, num_gpus: int = 4, gpu: GPU = A800, mfu: float = 0.35, **assumed) -> Plan:
+    """Memory and time of the run `train` launches on `num_gpus` GPUs: its model is built on the meta device
+    the way `train_run` builds it (same preset, from_scratch and overrides), and `Setup.from_launch` reads
+    the switches from `train` and that model's config. `assumed`: Setup fields no config holds."""
+    from mimo_edu.model import build_mimo
+
+    model = build_mimo(train.model_preset, from_scratch=train.from_scratch, device="meta", **train.model_overrides)
+    counts, shape = ParamCounts.from_model(model), ModelShape.from_config(model.config)
+    setup = Setup.from_launch(train, model.config, num_gpus, **assumed)
+    return Plan(train, model.config, setup, counts, shape, estimate_memory(counts, shape, setup),
+                estimate_step(counts, shape, setup, gpu, mfu))
 
 
 def memory_scenarios(base: Setup) -> dict[str, Setup]:

@@ -1,8 +1,8 @@
-"""`python -m mimo_edu params --preset {nano,lite,paper}`: parameter counts per part, on the meta device."""
+"""`python -m mimo_edu params --preset {nano,lite,paper} [--json]`: parameter counts per part, on the meta device."""
 
 import argparse
+import json
 
-from mimo_edu.model.build import build_mimo
 from mimo_edu.model.config import PRESETS
 
 GROUPS = {
@@ -20,29 +20,39 @@ def _fmt(n: int) -> str:
     return f"{n / 1e9:.3f} B" if n >= 1e9 else f"{n / 1e6:.3f} M" if n >= 1e4 else f"{n}"
 
 
+def params_counts(preset: str) -> dict[str, dict[str, int]]:
+    """What `params --json` prints: {"parts": {part: {total, trainable, frozen}}, "groups": {...}, "total": {...}}."""
+    from mimo_edu.model.build import build_mimo
+
+    counts = build_mimo(preset, device="meta").parameter_counts()
+
+    def row(total: int, trainable: int) -> dict[str, int]:
+        return {"total": total, "trainable": trainable, "frozen": total - trainable}
+
+    groups = {g: row(sum(counts[p][0] for p in parts), sum(counts[p][1] for p in parts)) for g, parts in GROUPS.items()}
+    return {"preset": preset, "parts": {p: row(*c) for p, c in counts.items()}, "groups": groups,
+            "total": row(sum(t for t, _ in counts.values()), sum(t for _, t in counts.values()))}
+
+
 def params_table(preset: str) -> str:
     """The table `params` prints: one row per part, subtotals for the pretrained backbones, the total."""
-    counts = build_mimo(preset, device="meta").parameter_counts()
+    counts = params_counts(preset)
     lines = [f"MIMO preset {preset!r}: parameters (built on the meta device, no memory allocated)", ""]
     header = f"{'part':<52}{'total':>12}{'trainable':>12}{'frozen':>12}"
     lines += [header, "-" * len(header)]
 
-    def row(name: str, total: int, trainable: int) -> str:
-        return f"{name:<52}{_fmt(total):>12}{_fmt(trainable):>12}{_fmt(total - trainable):>12}"
+    def row(name: str, c: dict[str, int]) -> str:
+        return f"{name:<52}{_fmt(c['total']):>12}{_fmt(c['trainable']):>12}{_fmt(c['frozen']):>12}"
 
-    for part, (total, trainable) in counts.items():
-        lines.append(row(part, total, trainable))
+    lines += [row(part, c) for part, c in counts["parts"].items()]
     lines.append("-" * len(header))
-    for group, parts in GROUPS.items():
-        total = sum(counts[p][0] for p in parts)
-        trainable = sum(counts[p][1] for p in parts)
-        lines.append(row(group, total, trainable))
-    lines.append(row("MIMO total", sum(t for t, _ in counts.values()), sum(t for _, t in counts.values())))
+    lines += [row(group, c) for group, c in counts["groups"].items()]
+    lines.append(row("MIMO total", counts["total"]))
     return "\n".join(lines)
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    print(params_table(args.preset))
+    print(json.dumps(params_counts(args.preset), indent=1) if args.json else params_table(args.preset))
     return 0
 
 
@@ -51,4 +61,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "params", help="print MIMO's parameter counts per part (total, trainable, frozen)"
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="nano")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=cmd_params)

@@ -4,6 +4,7 @@
     torchrun --standalone --nproc_per_node=2 -m mimo_edu train --preset nano --out runs/nano2
     python -m mimo_edu evaluate --checkpoint runs/nano --num 200 --json
     python -m mimo_edu export --checkpoint runs/nano --out data/mimo-nano
+    python -m mimo_edu plan --preset paper --gpus 4 --gpu-memory-gb 80     # memory and time, estimated
 
 Training reads MIMOSeg-synth's train split (or --data DIR) and evaluates on its
 val split; `evaluate` defaults to the test split, whose seed training never sees.
@@ -11,24 +12,37 @@ val split; `evaluate` defaults to the test split, whose seed training never sees
 
 import argparse
 import json
+from dataclasses import replace
 
-from mimo_edu.train.config import PRESETS, get_preset
+from mimo_edu.train.config import PRESETS, TrainConfig, get_preset
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of `train` with these arguments; `plan` estimates the same object."""
+    given = {"max_steps": args.max_steps, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
+             "eval_samples": args.eval_samples, "strategy": args.strategy}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if args.no_progress:
+        overrides["progress"] = False
+    if args.from_scratch:
+        overrides["from_scratch"] = True
+    model = {"use_aligner": False} if args.no_aligner else {}
+    if args.frozen_dtype is not None:
+        model["frozen_dtype"] = args.frozen_dtype
+    if args.checkpointing is not None:
+        model["gradient_checkpointing"] = args.checkpointing
+    if args.sam_chunk is not None:
+        model["sam_chunk"] = args.sam_chunk
+    if model:
+        overrides["model_overrides"] = {**get_preset(args.preset).model_overrides, **model}
+    return get_preset(args.preset, **overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mimo_edu.train.distributed import cleanup
     from mimo_edu.train.run import train_run
 
-    given = {"max_steps": args.max_steps, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
-             "eval_samples": args.eval_samples}
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if args.no_progress:
-        overrides["progress"] = False
-    if args.no_aligner:
-        overrides["model_overrides"] = {"use_aligner": False}
-    if args.from_scratch:
-        overrides["from_scratch"] = True
-    trainer = train_run(get_preset(args.preset, **overrides), args.out, args.data)
+    trainer = train_run(train_config(args), args.out, args.data)
     if trainer.env.is_main:
         print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; checkpoint and metrics.jsonl in {args.out}")
     cleanup()
@@ -81,21 +95,53 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train MIMO (resumes from the latest checkpoint in --out)")
+def cmd_plan(args: argparse.Namespace) -> int:
+    from mimo_edu.errors import MimoError
+    from mimo_edu.scaling import GPUS, plan_launch
+
+    if args.gpus < 1 or args.gpu_memory_gb <= 0:
+        raise MimoError(f"plan: --gpus {args.gpus} and --gpu-memory-gb {args.gpu_memory_gb} must be positive, "
+                        "e.g. --gpus 4 --gpu-memory-gb 80.")
+    gpu = replace(GPUS[args.gpu], memory_gib=args.gpu_memory_gb)
+    plan = plan_launch(train_config(args), args.gpus, gpu, args.mfu)
+    print(json.dumps(plan.to_dict(), indent=1) if args.json else plan.format())
+    return 0
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The arguments `train` and `plan` share: both describe one launch."""
     p.add_argument("--preset", choices=sorted(PRESETS), default="nano")
-    p.add_argument("--out", required=True, help="folder for checkpoints and metrics.jsonl")
-    p.add_argument("--data", help="a MIMOSeg-format folder (default: MIMOSeg-synth's train split)")
     p.add_argument("--max-steps", type=int)
     p.add_argument("--seed", type=int, help="seeds the model's init and the data order")
-    p.add_argument("--batch-size", type=int, help="per process and micro-step")
+    p.add_argument("--batch-size", type=int, help="samples per process (GPU) and micro-step")
     p.add_argument("--lr", type=float)
     p.add_argument("--eval-samples", type=int, help="validation samples per evaluation (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
     p.add_argument("--no-aligner", action="store_true", help="ablation: build MIMO without the Multi-modal Input Aligner")
     p.add_argument("--from-scratch", action="store_true",
                    help="ablation (nano): every part random and trained, instead of the pretrained foundations")
+    p.add_argument("--strategy", choices=("ddp", "fsdp"), help="multi-GPU: DDP or FSDP2 with ZeRO-2 sharding")
+    p.add_argument("--frozen-dtype", choices=("bf16", "fp32"), help="how the frozen weights are held")
+    p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient checkpointing of the LLM's layers (paper: on; nano: off)")
+    p.add_argument("--sam-chunk", type=int, help="images per SAM image-encoder call, 0: the whole batch (paper: 1)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train MIMO (resumes from the latest checkpoint in --out)")
+    add_run_args(p)
+    p.add_argument("--out", required=True, help="folder for checkpoints and metrics.jsonl")
+    p.add_argument("--data", help="a MIMOSeg-format folder (default: MIMOSeg-synth's train split)")
     p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("plan", help="estimate per-GPU memory and training time of a `train` launch")
+    add_run_args(p)
+    p.add_argument("--gpus", type=int, default=4, help="GPUs the launch runs on (torchrun --nproc_per_node)")
+    p.add_argument("--gpu", choices=("A800", "H100", "H200"), default="A800", help="sets the bf16 peak FLOPs")
+    p.add_argument("--gpu-memory-gb", type=float, default=80.0, help="memory of one GPU, in GiB")
+    p.add_argument("--mfu", type=float, default=0.35, help="ASSUMED model-FLOPs utilisation (achieved / peak)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=cmd_plan)
 
     p = subparsers.add_parser("evaluate", help="score a checkpoint per task and per modality")
     p.add_argument("--checkpoint", required=True, help="a train --out folder, a step-* folder or a save_pretrained folder")
