@@ -197,8 +197,9 @@ def sparse_embeddings(encoder: PromptEncoder, prompts: list[VisualPrompt], slots
     weight = encoder.point_embeddings[0].weight
     coords, labels, boxes, is_box = (t.to(weight.device) for t in (coords, labels, boxes, is_box))
     out = torch.empty(len(prompts), n + 1, encoder.embed_dim, device=weight.device, dtype=weight.dtype)
+    # the encoder's positional encoding is an fp32 buffer: with bf16 weights its output is fp32, cast back
     if (~is_box).any():  # n point slots + SAM's padding slot
-        out[~is_box], _ = encoder((coords[~is_box], labels[~is_box]), None, None)
+        out[~is_box] = encoder((coords[~is_box], labels[~is_box]), None, None)[0].to(out.dtype)
     if is_box.any():  # n - 1 empty point slots + the box's two corners
-        out[is_box], _ = encoder((coords[is_box, : n - 1], labels[is_box, : n - 1]), boxes[is_box], None)
+        out[is_box] = encoder((coords[is_box, : n - 1], labels[is_box, : n - 1]), boxes[is_box], None)[0].to(out.dtype)
     return out
