@@ -24,9 +24,11 @@ Symbols: s = sequence length, b = samples per GPU, h = LLM width, a = attention 
 V = vocabulary, N = parameters, T = tokens an encoder sees.
 """
 
+import json
 import math
 import textwrap
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Literal
 
 from torch import nn
@@ -614,8 +616,8 @@ def gpu_from_name(name: str) -> GPU:
 def smoke_comparison(report: dict, counts: ParamCounts, shape: ModelShape) -> list[tuple[str, str, str]]:
     """(quantity, estimate, measured) rows for the JSON report of benchmarks/paper_gpu_smoke.py.
 
-    The benchmark runs the paper model on ONE GPU without FSDP (frozen weights bf16, trained fp32), so
-    the estimate uses num_gpus=1, zero2=False and the measured sequence length. The step time becomes
+    The benchmark runs the paper model on ONE GPU without FSDP, with the launch's switches (the report's
+    frozen_dtype and sam_chunk), so the estimate uses num_gpus=1, zero2=False and the measured sequence length. The step time becomes
     a measured utilisation: FLOPs per step (estimated) / (measured seconds * the GPU's peak).
     """
     gpu = gpu_from_name(report["device"])
@@ -626,7 +628,8 @@ def smoke_comparison(report: dict, counts: ParamCounts, shape: ModelShape) -> li
     for run in report["runs"]:
         text = run["sequence_length"] - shape.image_tokens - shape.tokens_per_prompt
         setup = Setup(per_gpu_batch=report["per_gpu_batch"], num_gpus=1, text_tokens=max(1, text),
-                      checkpointing=run["gradient_checkpointing"])
+                      checkpointing=run["gradient_checkpointing"], frozen_dtype=report.get("frozen_dtype", "bf16"),
+                      sam_chunk=report.get("sam_chunk", 0))
         tag = "checkpointing" if setup.checkpointing else "no checkpointing"
         step = estimate_step(counts, shape, setup, gpu, mfu=1.0)
         rows += [(f"peak memory, {tag} (GiB)", f"{estimate_memory(counts, shape, setup).total / GIB:.1f}",
@@ -634,6 +637,16 @@ def smoke_comparison(report: dict, counts: ParamCounts, shape: ModelShape) -> li
                  (f"step time, {tag} (s)", f"{step.seconds_per_step:.2f} at MFU 1", f"{run['step_s_median']:.2f}"),
                  (f"MFU, {tag}", "-", f"{step.seconds_per_step / run['step_s_median']:.2f}")]
     return rows
+
+
+SMOKE_REPORT = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "paper_gpu_smoke.json"
+"""Where the course keeps the report of benchmarks/paper_gpu_smoke.py once it has run on a GPU."""
+
+
+def smoke_report(path: str | Path = SMOKE_REPORT) -> dict | None:
+    """The JSON report of benchmarks/paper_gpu_smoke.py at `path`, or None when nothing was measured."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

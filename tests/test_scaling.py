@@ -42,6 +42,7 @@ from mimo_edu.scaling import (
     preset_differences,
     sequence_length,
     smoke_comparison,
+    smoke_report,
 )
 from mimo_edu.train.cli import train_config
 from mimo_edu.train.config import get_preset
@@ -211,13 +212,18 @@ def test_other_bad_inputs():
     assert estimate_step(TOY_COUNTS, TOY_SHAPE, TOY_SETUP, A800, mfu=1).mfu == 1.0
 
 
-def test_smoke_comparison_reads_the_benchmark_report(paper):
+def test_smoke_comparison_reads_the_benchmark_report(paper, tmp_path):
     counts, shape = paper
+    assert smoke_report(tmp_path / "missing.json") is None  # notebook 08 then prints "NOT MEASURED"
     # the shape of benchmarks/paper_gpu_smoke.py's JSON; the values are made up for the test
-    report = {"device": "NVIDIA H100 80GB HBM3", "weights_gib": 16.0, "per_gpu_batch": 10,
+    report = {"device": "NVIDIA H100 80GB HBM3", "weights_gib": 16.0, "per_gpu_batch": 10, "frozen_dtype": "bf16",
+              "sam_chunk": 1,
               "runs": [{"gradient_checkpointing": False, "peak_gib": 60.0, "step_s_median": 1.0,
                         "sequence_length": 390}]}
-    rows = {q: (est, meas) for q, est, meas in smoke_comparison(report, counts, shape)}
+    (tmp_path / "smoke.json").write_text(json.dumps(report))
+    rows = {q: (est, meas) for q, est, meas in smoke_comparison(smoke_report(tmp_path / "smoke.json"), counts, shape)}
+    launch = estimate_memory(counts, shape, Setup(num_gpus=1, text_tokens=128, sam_chunk=1)).total / GIB
+    assert rows["peak memory, no checkpointing (GiB)"][0] == f"{launch:.1f}"  # SAM one image at a time, as run
     assert rows["device"] == ("H100 SXM 80GB", "NVIDIA H100 80GB HBM3")
     assert rows["peak memory, no checkpointing (GiB)"][1] == "60.0"
     flops = estimate_step(counts, shape, Setup(num_gpus=1), H100, mfu=1.0).flops_per_sample * 10
