@@ -85,7 +85,8 @@ def test_scaling_notebook_states_the_calculators_numbers():
     trained, total = counts.trainable() / 1e6, counts.total() / 1e9
     lora, embed = counts.total("lora") / 1e6, counts.total("embed_tokens") / 1e6
     plain, ckpt, _, per_image = (estimate_memory(counts, shape, sc).gib() for sc in memory_scenarios(setup).values())
-    steps = estimate_step(counts, shape, setup, A800, 0.35), estimate_step(counts, shape, setup.with_(checkpointing=True), A800, 0.35)
+    steps = (estimate_step(counts, shape, setup.with_(checkpointing=False), A800, 0.35),
+             estimate_step(counts, shape, setup.with_(checkpointing=True), A800, 0.35))
     llm_total = sum(counts.total(g) for g in ("embed_tokens", "llm_layers", "lm_head")) / 1e9
     shorter = sorted(round(d / st.days()) for d in PAPER_DAYS for st in steps)
     assert 19 <= shorter[0] and shorter[-1] <= 30, shorter  # "20-30 times shorter", "20-30x less"
