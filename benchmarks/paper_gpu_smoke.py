@@ -40,7 +40,8 @@ def build(preset: str, device: torch.device) -> MIMO:
     torch.set_default_dtype(torch.bfloat16)
     try:
         with device:
-            return MIMO(config, tokenizer)
+            model = MIMO(config, tokenizer)
+        return model.to(device)  # buffers made by the legacy torch.Tensor(...) constructor (SAM's pixel mean) stay on the CPU
     finally:
         torch.set_default_dtype(torch.float32)
 

@@ -274,13 +274,13 @@ class MIMO(nn.Module):
             image_index = torch.zeros(K, dtype=torch.long, device=seg.device)
         marked = [i for i, ps in enumerate(prompts) if ps] if c.prompt_masks else []
         plain = sorted(set(range(K)) - set(marked))
-        out = seg.new_zeros(K, out_size, out_size)
+        out = seg.new_zeros(K, out_size, out_size, dtype=torch.float32)  # fp32 logits for the losses (bf16 under autocast)
         if plain:
-            out[plain] = self.segmenter.decode(image_embeddings, seg[plain], out_size, image_index[plain])
+            out[plain] = self.segmenter.decode(image_embeddings, seg[plain], out_size, image_index[plain]).float()
         if marked:
             extra = self.sam_prompt_tokens([prompts[i][0] for i in marked])  # (M, n + 1, D)
             tokens = torch.cat([seg[marked], extra.to(seg.dtype)], dim=1)  # (M, 1 + n + 1, D)
-            out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked])
+            out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked]).float()
         return out
 
     def frame_size(self, height: int, width: int) -> tuple[int, int]:
