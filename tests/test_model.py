@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from scripted import script_answer
 
 import mimo_edu
 from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN, VisualPrompt
@@ -197,27 +198,6 @@ def test_gradients_reach_exactly_the_trainable_parts():
         before["segmenter.sam.mask_decoder.iou_token.weight"],
         after["segmenter.sam.mask_decoder.iou_token.weight"],
     )
-
-
-class ScriptedHead(torch.nn.Module):
-    """Wraps the LM head so that generation (one position at a time) emits a fixed answer."""
-
-    def __init__(self, head: torch.nn.Module, script: list[int]) -> None:
-        super().__init__()
-        self.head, self.script, self.step = head, script, 0
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.head(hidden)
-        if hidden.ndim == 2:  # generate: (1, H)
-            logits = torch.zeros_like(logits)
-            logits[:, self.script[self.step]] = 1.0
-            self.step += 1
-        return logits
-
-
-def script_answer(model: MIMO, answer: str) -> None:
-    ids = encode_answer(model.tokenizer, answer) + [model.template.eos_id]
-    model.llm.lm_head = ScriptedHead(model.llm.lm_head, ids)
 
 
 def test_generate_gives_one_mask_per_seg_from_the_training_hidden_state(nano):

@@ -5,10 +5,14 @@ import numpy as np
 import pytest
 import torch
 from paper_checkpoints import TINY_SAM, save_tiny_paper_checkpoints
+from scripted import script_answer
 from transformers import CLIPVisionModel
 
+from mimo_edu.data import MIMOSegSynth, split_seed
 from mimo_edu.data.schema import SPECIAL_TOKENS, VisualPrompt
 from mimo_edu.errors import CheckpointError
+from mimo_edu.eval.evaluate import evaluate
+from mimo_edu.interactive import Predictor
 from mimo_edu.model import MIMO, PaperPaths, SegmenterConfig, build_mimo
 from mimo_edu.model.build import SAM_URL
 from mimo_edu.model.segmenter import build_sam
@@ -104,6 +108,35 @@ def test_paper_loading_path_offline(paper_root, monkeypatch, tmp_path):
     one = batch(64, 1)
     with torch.no_grad(), bf16:
         assert torch.equal(model.eval()(one).logits, loaded(one).logits)
+
+
+def test_a_paper_model_held_in_bf16_answers_without_the_callers_autocast(paper_root, monkeypatch):
+    """Frozen weights in bf16 and trained ones in fp32: generate, the Predictor and evaluate run under the
+    model's own bf16 autocast, and the masks come back at the image's size."""
+    monkeypatch.setenv("MIMO_CHECKPOINTS", str(paper_root))
+    model = build_tiny_paper().eval()
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16, torch.float32}
+    one = batch(64, 1)
+    with torch.no_grad():
+        plain = model(one).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the trainer's, around the model's own: no change
+            assert torch.equal(plain, model(one).logits)
+
+    script_answer(model, "The <p>liver</p> [SEG].")
+    image = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)  # not the frame's shape
+    answer = model.generate(image, "What is this?", [BOX])
+    assert (answer.text, answer.terms) == ("The <p>liver</p> [SEG].", ["liver"])
+    assert answer.masks.shape == answer.mask_probs.shape == (1, 48, 80) and np.isfinite(answer.mask_probs).all()
+    predictor = Predictor(model)
+    predictor.set_image(image)
+    cached = predictor.ask("What is this?", [BOX])
+    assert cached.text == answer.text
+    np.testing.assert_allclose(cached.mask_probs, answer.mask_probs, atol=1e-6)
+    assert predictor.segment(box=[8, 8, 40, 40]).shape == (48, 80)
+
+    report = evaluate(model, MIMOSegSynth(3, seed=split_seed("test"), image_size=64))
+    assert report["num_samples"] == 3 and report["overall"]["mask_count_acc"] is not None
+    assert report["overall"]["dice"] is not None and 0 <= report["overall"]["dice"] <= 1
 
 
 def test_paper_missing_or_wrong_checkpoints_say_what_to_fetch(paper_root, monkeypatch, tmp_path):

@@ -68,9 +68,9 @@ class Predictor:
         image: (H, W, 3) uint8 RGB; grey, RGBA, 16-bit and float arrays are converted (see `to_rgb`).
         """
         image = to_rgb(image, "image")
-        pixels = torch.tensor(image).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W), as MIMO.generate makes it
-        frame, _ = self.model._to_frame(pixels.to(self.model.device, self.model.vision.clip.dtype), [[]])  # (1, 3, S, S)
-        self.embedding = self.model.image_embeddings(frame)  # (1, D, h, w)
+        frame, _ = self.model._to_frame(self.model._image_tensor(image), [[]])  # (1, 3, S, S)
+        with self.model.autocast():
+            self.embedding = self.model.image_embeddings(frame)  # (1, D, h, w)
         self.image = image
 
     @property
@@ -122,14 +122,15 @@ class Predictor:
         if box is not None:
             sam_box = torch.as_tensor(np.asarray(box, np.float32), device=scale.device).view(1, 2, 2) * scale
             sam_box = sam_box.view(1, 4)  # (1, 4) in SAM's frame
-        sparse, dense = sam.prompt_encoder(points=sam_points, boxes=sam_box, masks=None)
-        low_res, _ = sam.mask_decoder(
-            image_embeddings=self.embedding,
-            image_pe=sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=False,
-        )  # (1, 1, 4h, 4w) over the frame
+        with self.model.autocast():
+            sparse, dense = sam.prompt_encoder(points=sam_points, boxes=sam_box, masks=None)
+            low_res, _ = sam.mask_decoder(
+                image_embeddings=self.embedding,
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )  # (1, 1, 4h, 4w) over the frame
         return self.model.frame_to_image(low_res[0].float(), h, w)[0].sigmoid().cpu().numpy()
 
     def _require_image(self) -> None:

@@ -14,7 +14,10 @@ predicts [SEG], as LISA (see grounding.py).
 """
 
 import copy
+import functools
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +86,17 @@ def unique_images(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             kept.append(image)
         index.append(same)
     return torch.stack(kept), torch.tensor(index, device=images.device)
+
+
+def under_autocast(method: Callable) -> Callable:
+    """Run a MIMO method under `MIMO.autocast()`, so a model holding bf16 frozen weights runs on its own."""
+
+    @functools.wraps(method)
+    def run(self: "MIMO", *args, **kwargs):
+        with self.autocast():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class MIMO(nn.Module):
@@ -181,6 +195,15 @@ class MIMO(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.grounding.mlp[0].weight.device
+
+    def autocast(self) -> AbstractContextManager:
+        """bf16 autocast on the model's device when the frozen weights are held in bf16 (`config.frozen_dtype`):
+        they meet fp32 activations and trained weights, so the matmuls need one compute dtype. A no-op with fp32
+        frozen weights (nano, lite). `forward` and `generate` run under it, so such a model computes in bf16
+        even where the caller asks for no autocast (evaluation, the Predictor, a trainer at fp32 precision)."""
+        if self.config.frozen_dtype == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
 
     # ---- the data flow -----------------------------------------------------------------------
 
@@ -326,6 +349,7 @@ class MIMO(nn.Module):
         t = self.template
         return seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id, self.config.seg_feature)
 
+    @under_autocast
     def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
         """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
 
@@ -385,6 +409,7 @@ class MIMO(nn.Module):
         return MIMOOutput(loss, ce, bce, dice, pred_masks, logits)
 
     @torch.no_grad()
+    @under_autocast
     def generate(
         self,
         image: np.ndarray | torch.Tensor,
@@ -454,7 +479,7 @@ class MIMO(nn.Module):
             check_image_tensor(image)
         else:
             image = torch.tensor(to_rgb(image, "image")).permute(2, 0, 1).float() / 255  # a copy: arrays may be shared
-        return image[None].to(self.device, self.vision.clip.dtype)
+        return image[None].to(self.device, torch.float32)  # each encoder casts to the dtype it is held in
 
     # ---- save and load -----------------------------------------------------------------------
 
