@@ -117,6 +117,35 @@ def test_scaling_notebook_states_the_calculators_numbers():
     ]) == []
 
 
+def test_the_gpu_measurement_in_08_and_the_readme_is_the_reports():
+    """The numbers 08's prose and the README state about the GPU smoke are those its report gives."""
+    from mimo_edu.scaling import format_table, paper_model_counts, smoke_comparison, smoke_report
+
+    report = smoke_report()
+    assert report is not None, "benchmarks/results/paper_gpu_smoke.json is missing"
+    counts, shape = paper_model_counts()
+    rows = smoke_comparison(report, counts, shape)
+    by_name = {quantity: (estimate, measured) for quantity, estimate, measured in rows}
+    est, peak = by_name["peak memory, checkpointing (GiB)"]
+    step, mfu = by_name["step time, checkpointing (s)"][1], by_name["MFU, checkpointing"][1]
+    assert float(peak) < float(est)  # "an upper bound"
+    assert abs(float(mfu) - 0.35) <= 0.02  # "close to the 0.35" assumed
+    gpu = report["device"].removeprefix("NVIDIA ")
+    assert missing("08", [
+        f"on the {gpu} the measured peak of {peak} GiB lies below the estimate of {est} GiB",
+        f"The step took {step} s, an MFU of {mfu}, close to the 0.35",
+        f"on one {gpu} it peaked at {peak} GiB, under the {est} GiB estimated",
+        f"measured an MFU of {mfu} on one {gpu}, close to the assumed 0.35",
+    ]) == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    torch_version = ".".join(report["torch"].split(".")[:2])
+    for phrase in (format_table(rows, ("quantity", "estimate", "measured")),
+                   f"python benchmarks/paper_gpu_smoke.py --batch {report['per_gpu_batch']} --steps "
+                   f"{len(report['runs'][0]['step_s_all'])} --json benchmarks/results/paper_gpu_smoke.json",
+                   f"On one {report['device']}\nwith torch {torch_version}", f"at an MFU of {mfu}, close to the 0.35"):
+        assert phrase in readme, phrase
+
+
 # How the [SEG] feature is built (mimo_edu.model.grounding.seg_features): the mean of the hidden states over the
 # grounded phrase. Prose that calls it the hidden state "at" or "before" [SEG] describes LISA's rule, not this code.
 WRONG_SEG = (r"`\[SEG\]` hidden state", r"hidden state (just )?before (each |the )?`\[SEG\]`",
