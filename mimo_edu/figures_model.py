@@ -1,23 +1,21 @@
 """Figures and small traces for notebooks 01, 03 and 04: samples, scenes, token layouts, prompt pooling, the aligner.
 
 Each helper keeps a notebook cell short; none changes the model. The traces
-call the model's parts in the same order as `MIMO.forward`, so the shapes they
-report are the shapes the model sees.
+call the model's public stages (`MIMO.to_frame`, `visual_tokens`, `embed_inputs`,
+`seg_features`, ...) in the order `MIMO.forward` calls them, so the tensors they
+report are the ones the model computes.
 """
 
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
-from PIL import Image
 
 from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
 from mimo_edu.data.scenes import MODALITY_NAMES, Scene
 from mimo_edu.data.schema import Sample, VisualPrompt
-from mimo_edu.model.vision import merge_patches
 
 if TYPE_CHECKING:  # the model (transformers, peft) loads only where a notebook builds one
     from mimo_edu.model.mimo import MIMO
@@ -102,31 +100,25 @@ def draw_token_strip(ax, kinds: np.ndarray, title: str = "") -> None:
 
 @torch.no_grad()
 def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
-    """The tensors of one forward pass, stage by stage, named as in the data-flow figure."""
+    """The tensors of one forward pass, stage by stage (the model's own stages, in `MIMO.forward`'s order), named
+    as in the data-flow figure."""
     from mimo_edu.model.grounding import seg_positions
 
-    images = batch["images"].to(model.device)
-    prompts = batch["visual_prompts"]
-    images, prompts = model._to_frame(images, prompts)
+    images, prompts = model.to_frame(batch["images"].to(model.device), batch["visual_prompts"])
     enc = model.template.encode_batch(batch["questions"], batch["answers"], [len(p) for p in prompts])
-    patches = model.vision(images)  # (B, N, C_clip)
-    merge = model.config.vision.merge
-    embeds = model._embed_inputs(images, prompts, enc.input_ids, enc.instruction_mask)  # (B, L, H)
-    hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
-    seg_at = seg_positions(enc.input_ids, model.template.seg_id)
-    features = model._seg_features(hidden, enc.input_ids)  # (K_total, H): one feature per [SEG] (config.seg_feature)
-    sparse = model.grounding(features)  # (K_total, 1, D)
     image_embeddings = model.image_embeddings(images)  # (B, D, h, w)
-    weights = None  # region tokens pool the prompt's own region, or SAM's mask for it (region_source="sam")
-    if model.config.region_source == "sam" and any(prompts):
-        weights = model.sam_region_weights(image_embeddings, prompts)  # (P, N)
-    first = int(seg_at[0].sum())
+    visual = model.visual_tokens(images, prompts, sam_embeddings=image_embeddings)
+    embeds = model.embed_inputs(enc.input_ids, enc.instruction_mask, visual)  # (B, L, H)
+    hidden = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask).last_hidden_state
+    features = model.seg_features(hidden, enc.input_ids)  # (K_total, H): one feature per [SEG] (config.seg_feature)
+    sparse = model.grounding(features)  # (K_total, 1, D)
+    first = int(seg_positions(enc.input_ids, model.template.seg_id)[0].sum())
     masks = model.decode_masks(image_embeddings[:1], sparse[:first], [prompts[0]] * first, model.config.image_size)
     return {
         "images (B, 3, H, W)": images,
-        "CLIP patch tokens (B, N, C_clip)": patches,
-        "projected image tokens (B, N / merge^2, H)": model.projector(merge_patches(patches, merge)),
-        "<region> tokens (P * T, H)": model.prompt_encoder(patches, prompts, weights),
+        "CLIP patch tokens (B, N, C_clip)": visual.patches,
+        "projected image tokens (B, N / merge^2, H)": visual.image_tokens,
+        "<region> tokens (P * T, H)": visual.region_tokens,
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
         "LLM hidden states (B, L, H)": hidden,
@@ -159,9 +151,7 @@ def region_weight_grid(model: "MIMO", prompt: VisualPrompt, image: np.ndarray | 
     if image is None or model.config.region_source != "sam":
         return model.prompt_encoder.region_weights(prompt).view(grid, grid).numpy()
     with torch.no_grad():
-        pixels = model._image_tensor(np.array(image))
-        images, frame_prompts = model._to_frame(pixels, [[prompt]])
-        weights = model.sam_region_weights(model.image_embeddings(images), frame_prompts)  # (1, N)
+        weights = model.sam_region_weights(model.embed_image(np.array(image)), [[prompt]])  # (1, N)
     return weights[0].view(grid, grid).cpu().numpy()
 
 
@@ -190,29 +180,19 @@ def show_weight_grid(ax, image: np.ndarray, weights: np.ndarray, title: str = ""
 @torch.no_grad()
 def aligner_inputs(model: "MIMO", image: np.ndarray, question: str, prompts: list[VisualPrompt]) -> dict:
     """What the aligner receives for one question: embeddings (1, L, H), visual and instruction masks, tokens."""
-    pixels = model._image_tensor(np.array(image))  # a writable copy (samples share read-only images)
-    images, frame_prompts = model._to_frame(pixels, [list(prompts)])
+    pixels = model.image_tensor(np.array(image))  # a writable copy (samples share read-only images)
+    images, frame_prompts = model.to_frame(pixels, [list(prompts)])
     ids, instruction = model.template.encode_prompt(question, len(prompts))
     input_ids = torch.tensor([ids])
     t = model.template
-    embeds = model._embed_inputs(images, frame_prompts, input_ids, torch.tensor([instruction]), align=False)
+    visual = model.visual_tokens(images, frame_prompts)
+    embeds = model.embed_inputs(input_ids, torch.tensor([instruction]), visual, align=False)
     return {
         "embeds": embeds,
         "visual_mask": (input_ids == t.image_id) | (input_ids == t.region_id),
         "instruction_mask": torch.tensor([instruction]),
         "tokens": model.tokenizer.convert_ids_to_tokens(ids),
     }
-
-
-@torch.no_grad()
-def aligner_attention(aligner, embeds: torch.Tensor, visual_mask: torch.Tensor) -> torch.Tensor:
-    """The aligner's attention weights (heads, L, L) for one sequence, computed as its forward does."""
-    L, h = embeds.shape[1], aligner.num_heads
-    q = aligner.q_proj(aligner.norm_q(embeds)).view(L, h, -1).transpose(0, 1)  # (h, L, d)
-    k = aligner.k_proj(aligner.norm_kv(embeds)).view(L, h, -1).transpose(0, 1)
-    scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5  # (h, L, L)
-    scores = scores.masked_fill(~visual_mask[0][None, None, :], float("-inf"))
-    return F.softmax(scores, dim=-1)
 
 
 def question_attention(model: "MIMO", image: np.ndarray, question: str, prompts: list[VisualPrompt]) -> dict:
@@ -224,7 +204,8 @@ def question_attention(model: "MIMO", image: np.ndarray, question: str, prompts:
     (`load_model(course_checkpoint())`) alike.
     """
     inputs = aligner_inputs(model, image, question, prompts)
-    weights = aligner_attention(model.aligner, inputs["embeds"], inputs["visual_mask"])  # (heads, L, L)
+    with torch.no_grad():
+        weights = model.aligner.attention(inputs["embeds"], inputs["visual_mask"])[0]  # (heads, L, L)
     rows = np.flatnonzero(inputs["instruction_mask"][0].numpy())  # question tokens
     cols = np.flatnonzero(inputs["visual_mask"][0].numpy())  # image tokens, then region tokens
     v = model.config.vision
@@ -279,15 +260,8 @@ def plot_attention_heads(fig, atts: dict[str, dict], heads: int) -> None:
 # ---- LiteMedSAM: a mask from a box ----------------------------------------------------------
 
 
-@torch.no_grad()
 def box_to_mask(model: "MIMO", image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """SAM's own path: image embedding, box -> prompt encoder -> mask decoder; (H, W) bool at the image's size."""
+    """SAM's own path, as `Predictor.segment` takes it: image embedding, box -> prompt encoder -> mask decoder;
+    (H, W) bool at the image's size."""
     h, w = image.shape[:2]
-    size = model.segmenter.config.image_size
-    small = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))  # SAM's input side
-    pixels = torch.from_numpy(small.copy()).permute(2, 0, 1)[None].float() / 255
-    embedding = model.image_embeddings(pixels)  # (1, 256, 64, 64) for LiteMedSAM
-    scaled = torch.tensor([box], dtype=torch.float32) * torch.tensor([size / w, size / h] * 2)
-    sparse, _ = model.segmenter.sam.prompt_encoder(points=None, boxes=scaled, masks=None)  # (1, 2, 256)
-    logits = model.segmenter.decode(embedding, sparse, size)  # (1, size, size)
-    return F.interpolate(logits[None], size=(h, w), mode="bilinear")[0, 0].numpy() > 0
+    return (model.sam_mask(model.embed_image(image), h, w, box=box) > 0).cpu().numpy()

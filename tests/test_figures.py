@@ -163,3 +163,25 @@ def test_aligner_attention_of_a_model_fresh_or_trained():
     plot_attention_heads(fig, {"random": att, "again": att}, 4)
     assert smallest_text_pt(fig) >= 9
     plt.close(fig)
+
+
+def test_trace_forward_runs_the_model_own_stages():
+    """The trace's hidden states and mask logits are those `MIMO.forward` computes on the same batch."""
+    import torch
+
+    from mimo_edu.data import collate, generate_samples, split_seed
+    from mimo_edu.figures_model import trace_forward
+    from mimo_edu.model import build_mimo
+
+    torch.manual_seed(0)
+    model = build_mimo("nano").eval()
+    batch = collate(generate_samples(2, split_seed("train")))
+    seen = {}
+    model.llm.model.register_forward_hook(lambda m, i, out: seen.update(hidden=out.last_hidden_state))
+    with torch.no_grad():
+        out = model(batch)
+    trace = trace_forward(model, batch)
+    torch.testing.assert_close(trace["LLM hidden states (B, L, H)"], seen["hidden"])
+    masks = trace["mask logits of sample 0 (K_0, S, S)"]  # decoded alone, not batched with sample 1's: float noise
+    torch.testing.assert_close(masks, out.pred_masks[0], atol=1e-4, rtol=1e-4)
+    assert trace["<region> tokens (P * T, H)"].shape[0] == model.config.tokens_per_prompt * len(batch["visual_prompts"][1])

@@ -67,6 +67,9 @@ def test_cached_answers_equal_uncached(predictor, samples):
     wide = np.ascontiguousarray(real_images()["histopathology"][:200, :330])  # resized into the frame, not square
     cases = [(s.image, s.question, s.visual_prompts) for s in samples]
     cases += [(wide, "What is this?", [box(40, 30, 150, 120)]), (wide, "Segment the nucleus.", [])]
+    ct = samples[0].image  # 128 x 128: the request gate's lenient cases, which Predictor.ask once refused
+    unlabelled = VisualPrompt("point", points=np.array([[60.0, 50.0]], np.float32))
+    cases += [(ct, "What is this?", [unlabelled]), (ct, "What is this?", [box(10, 10, 128, 128)])]
     masks_compared = 0
     for image, question, prompts in cases:
         predictor.set_image(image)
@@ -78,6 +81,10 @@ def test_cached_answers_equal_uncached(predictor, samples):
         np.testing.assert_allclose(cached.mask_probs, uncached.mask_probs, atol=1e-6)
         masks_compared += len(cached.masks)
     assert masks_compared > 0, "no answer grounded a term, so no mask was compared"
+    predictor.set_image(ct)
+    labelled = predictor.ask("What is this?", [points([[60, 50]], [1])])
+    default = predictor.ask("What is this?", [unlabelled])  # unlabelled points are foreground
+    assert labelled.text == default.text and np.array_equal(labelled.masks, default.masks)
 
 
 def test_set_image_runs_the_sam_image_encoder_once(predictor, samples):
@@ -107,15 +114,21 @@ def test_set_image_runs_the_sam_image_encoder_once(predictor, samples):
 )
 def test_bad_prompts_raise_prompt_errors_that_say_what_to_fix(predictor, samples, prompt, message):
     predictor.set_image(samples[0].image)
-    with pytest.raises(PromptError, match=message):
+    with pytest.raises(PromptError, match=message) as cached:
         predictor.ask("What is this?", [prompt])
+    with pytest.raises(PromptError) as direct:  # the same gate, the same words
+        predictor.model.generate(samples[0].image, "What is this?", [prompt])
+    assert str(direct.value) == str(cached.value)
 
 
 @pytest.mark.parametrize("question", ["", "   ", None])
 def test_an_empty_question_is_refused(predictor, samples, question):
     predictor.set_image(samples[0].image)
-    with pytest.raises(PromptError, match="is empty; type what you want to know"):
+    with pytest.raises(PromptError, match="is empty or not text; type what you want to know") as cached:
         predictor.ask(question)
+    with pytest.raises(PromptError) as direct:
+        predictor.model.generate(samples[0].image, question)
+    assert str(direct.value) == str(cached.value)
 
 
 def test_image_errors(predictor):
@@ -195,6 +208,8 @@ def test_a_mouse_drag_and_set_box_give_the_same_prompt(app):
     assert len(dragged) == 1 and dragged[0].box.tolist() == app.prompts()[0].box.tolist() == [10, 20, 50, 50]
     app.boxes.bboxes = [{"x": 500, "y": 500, "width": 12, "height": 12, "label": "box"}]  # dragged to the far edge
     assert app.prompts()[0].box.tolist() == [125, 125, 127, 127]
+    app.set_box(100, 90, 128, 128)  # the request gate takes the far edge; the widget's box is clipped onto the image
+    assert app.prompts()[0].box.tolist() == [100, 90, 127, 127]
 
 
 def test_points_and_scribbles_from_the_canvas_and_the_twin(app):

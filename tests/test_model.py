@@ -1,5 +1,6 @@
 """The nano MIMO: shapes through the whole flow, what trains, generation, save/load, safety of user text."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import mimo_edu
 from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN, VisualPrompt
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
+from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.cli import params_table
 from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config, scratch_config
 from mimo_edu.model.segmenter import Segmenter
@@ -295,6 +297,62 @@ def test_aligner_starts_as_identity_and_touches_only_the_question(nano):
     )
 
 
+def test_aligner_attention_gives_the_weights_forward_applies():
+    torch.manual_seed(0)
+    aligner = InputAligner(32, dim=16, num_heads=4)
+    with torch.no_grad():
+        aligner.gate.fill_(1.0)
+    embeds = torch.randn(2, 10, 32)
+    visual, question = torch.zeros(2, 10, dtype=torch.bool), torch.zeros(2, 10, dtype=torch.bool)
+    visual[:, :4], question[:, 5:8] = True, True
+    weights = aligner.attention(embeds, visual)  # (2, heads, 10, 10)
+    assert weights.shape == (2, 4, 10, 10) and not weights[..., 4:].any()  # only the visual tokens are read
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4, 10))
+    _, _, values = aligner.project(embeds)
+    out = aligner.out_proj((weights @ values).transpose(1, 2).reshape(2, 10, -1))
+    expected = embeds + torch.tanh(torch.tensor(1.0)) * out * question[..., None]
+    torch.testing.assert_close(aligner(embeds, visual, question), expected)
+
+
+PACKAGE = Path(mimo_edu.__file__).parent
+
+
+def private_model_names() -> set[str]:
+    """Underscored methods and attributes (not dunders) that the classes of mimo_edu/model define."""
+    names = set()
+    for path in (PACKAGE / "model").glob("*.py"):
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            for node in ast.walk(cls):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    names.add(node.name)
+                elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                    names.add(node.attr)
+    return {n for n in names if n.startswith("_") and not n.endswith("__")}
+
+
+def private_uses(source: str, names: set[str]) -> list[str]:
+    """`x._name` where `_name` is in `names` and `x` is not self or cls, as "line: code"."""
+    return [
+        f"{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in names
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+
+
+def test_only_the_model_package_touches_private_names_of_model_objects():
+    """Predictor, figures, training and the rest call the model's public stages; a private one may change."""
+    names = private_model_names()
+    assert "_sparse_embeddings" in names  # VisualPromptEncoder's
+    assert private_uses("tokens = model.prompt_encoder._sparse_embeddings(prompts)", names)  # the scan sees a use
+    offenders = {
+        str(path.relative_to(PACKAGE)): uses
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "model" and (uses := private_uses(path.read_text(), names))
+    }
+    assert not offenders, f"use a public stage of MIMO instead: {offenders}"
+
+
 def test_bad_inputs_raise_clear_errors(nano):
     with pytest.raises(PromptError, match="outside the 128x128 image"):
         nano.generate(torch.rand(3, S, S), "What?", [box(10, 10, 200, 50)])
@@ -434,7 +492,7 @@ def test_seg_state_model_feeds_the_hidden_state_before_each_seg_to_the_head():
     b, j = (ids == model.template.seg_id).nonzero(as_tuple=True)  # reading order
     assert len(b) == 3
     torch.testing.assert_close(seen["features"], seen["hidden"][b, j - 1])  # LISA: the state predicting [SEG]
-    phrase = build_mimo("nano")._seg_features(seen["hidden"], ids)  # nano's default: the phrase mean differs
+    phrase = build_mimo("nano").seg_features(seen["hidden"], ids)  # nano's default: the phrase mean differs
     assert not torch.allclose(phrase[0], seen["features"][0])
 
 
@@ -448,7 +506,7 @@ def test_longest_side_frame_puts_masks_back_on_a_non_square_image(monkeypatch):
     image = np.zeros((100, 60, 3), np.uint8)  # portrait: the frame pads on the right
     image[30:70, 10:40] = 255
     p = point((25, 50))
-    frame, (prompts,) = model._to_frame(model._image_tensor(image), [[p]])
+    frame, (prompts,) = model.to_frame(model.image_tensor(image), [[p]])
     assert frame.shape == (1, 3, 128, 128)
     pad = torch.tensor(model.config.segmenter.pixel_mean) / 255
     torch.testing.assert_close(frame[0, :, :, 77:].mean((1, 2)), pad)  # SAM's pixel mean: 0 once normalised

@@ -7,6 +7,7 @@ message, not only the exception type. Training that survives interruption: test_
 import ast
 import json
 import pickle
+import re
 import shutil
 import struct
 import zlib
@@ -27,9 +28,11 @@ from mimo_edu.data import VisualPrompt, generate_samples, load_dataset, write_da
 from mimo_edu.data import real as real_module
 from mimo_edu.data.real import load_image, read_dicom, to_rgb
 from mimo_edu.data.schema import IMAGE_TOKEN, REGION_TOKEN, SEG_TOKEN
-from mimo_edu.errors import CheckpointError, DataError, ImageError, PromptError
+from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
+from mimo_edu.interactive import Predictor
 from mimo_edu.model import MIMO, build_mimo
 from mimo_edu.model.conversation import MIN_TEXT_TOKENS
+from mimo_edu.model.requests import check_request
 from mimo_edu.model.segmenter import build_sam, load_sam_state
 from mimo_edu.train.checkpoint import OPTIMIZER, STATE, TRAINABLE, save_checkpoint
 from mimo_edu.train.config import TrainConfig
@@ -46,6 +49,28 @@ def nano() -> MIMO:
 
 def rgb(h: int = 32, w: int = 48) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def predictor(nano) -> Predictor:
+    """The Predictor's path (the App's and the `ask` CLI's too) beside `generate`'s, on one S x S image."""
+    predictor = Predictor(nano)
+    predictor.set_image(rgb(S, S))
+    return predictor
+
+
+def refusal(call) -> tuple[type, str]:
+    with pytest.raises(MimoError) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+def assert_both_refuse(predictor: Predictor, question, prompts, message: str, max_new_tokens: int = 48) -> None:
+    """`MIMO.generate` and `Predictor.ask` refuse the request with the same PromptError, whose message matches."""
+    direct = refusal(lambda: predictor.model.generate(predictor.image, question, prompts, max_new_tokens))
+    cached = refusal(lambda: predictor.ask(question, prompts, max_new_tokens))
+    assert direct == cached
+    assert direct[0] is PromptError and re.search(message, direct[1]), direct
 
 
 def box(*xyxy) -> VisualPrompt:
@@ -256,18 +281,21 @@ def test_generate_converts_arrays_and_refuses_bad_tensors(nano):
         ([10, 10, 50, 50], r"visual prompt \[10, 10, 50, 50\]: a list, not a VisualPrompt"),
     ],
 )
-def test_bad_visual_prompts(nano, prompt, message):
-    with pytest.raises(PromptError, match=message):
-        nano.generate(torch.rand(3, S, S), "What is this?", [prompt])
+def test_bad_visual_prompts(predictor, prompt, message):
+    assert_both_refuse(predictor, "What is this?", [prompt], message)
 
 
-def test_prompt_limit_is_derived_from_the_context(nano):
+def test_prompts_that_are_not_a_list(predictor):
+    assert_both_refuse(predictor, "What is this?", "box", r"visual prompts 'box': a str; give a VisualPrompt, a list")
+
+
+def test_prompt_limit_is_derived_from_the_context(nano, predictor):
     t, context = nano.template, nano.config.llm.max_position_embeddings
     limit = t.max_prompts(context)
     assert limit == (context - len(t.head) - nano.config.vision.image_tokens - len(t.tail) - MIN_TEXT_TOKENS) // 6 == 60
-    t.check_request("What is this?", limit, context, 48)
-    with pytest.raises(PromptError, match=rf"{limit + 1} visual prompts: this model takes at most {limit} per question"):
-        nano.generate(torch.rand(3, S, S), "What is this?", [box(1, 1, 20, 20)] * (limit + 1))
+    check_request(t, "What is this?", [box(1, 1, 20, 20)] * limit, S, S, 48, context)
+    assert_both_refuse(predictor, "What is this?", [box(1, 1, 20, 20)] * (limit + 1),
+                       rf"{limit + 1} visual prompts: this model takes at most {limit} per question")
     one = nano.generate(torch.rand(3, S, S), "What is this?", box(1, 1, 20, 20), max_new_tokens=1)  # one, no list
     assert one.masks.shape[1:] == (S, S)
 
@@ -275,21 +303,17 @@ def test_prompt_limit_is_derived_from_the_context(nano):
 # ---------------------------------------------------------------------------------------------- questions
 
 
-def test_empty_and_overlong_questions(nano):
-    image = torch.rand(3, S, S)
-    for question in ("", "   \n", None):
-        with pytest.raises(PromptError, match="is empty or not text; ask something about the image"):
-            nano.generate(image, question)
+def test_empty_and_overlong_questions(nano, predictor):
+    for question in ("", "   \n", None, 42):
+        assert_both_refuse(predictor, question, [], "is empty or not text; type what you want to know about the image")
     t, context = nano.template, nano.config.llm.max_position_embeddings
     fitting = "liver " * 150
     ids, _ = t.encode_prompt(fitting, 0)
     assert len(ids) + 48 <= context
-    t.check_request(fitting, 0, context, 48)
-    with pytest.raises(PromptError, match=r"question of \d+ tokens \('liver liver .*is too long: .*512-token context "
-                                          r"leaves \d+ for the question; shorten it"):
-        nano.generate(image, "liver " * 600)
-    with pytest.raises(PromptError, match=r"max_new_tokens=5000: give between 1 and \d+"):
-        nano.generate(image, "What is this?", max_new_tokens=5000)
+    assert check_request(t, f"  {fitting}\n", [], S, S, 48, context).question == fitting.strip()
+    assert_both_refuse(predictor, "liver " * 600, [], r"question of \d+ tokens \('liver liver .*is too long: "
+                                                      r".*512-token context leaves \d+ for the question; shorten it")
+    assert_both_refuse(predictor, "What is this?", [], r"max_new_tokens=5000: give between 1 and \d+", 5000)
 
 
 def test_special_tokens_typed_by_the_user_are_text(nano):

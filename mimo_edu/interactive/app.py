@@ -8,7 +8,8 @@
 The widgets' own values are the one source of truth. A drag on the box tool changes
 `BBoxWidget.bboxes`, a click or stroke changes `PromptCanvas.points` / `.scribbles`; the
 Python methods `set_box`, `add_point` and `add_scribble` change the same values, and `prompts()`
-reads them back in image pixels. `ask` and `segment` are what the buttons call.
+reads them back in image pixels, clipped onto the image (`clip_to_image`). `ask` and `segment` are what
+the buttons call; both pass the model's request gate (mimo_edu/model/requests.py), as the twin's methods do.
 """
 
 import base64
@@ -21,7 +22,6 @@ import numpy as np
 from IPython.display import HTML
 from jupyter_bbox_widget import BBoxWidget
 
-from mimo_edu.data.prompts import validate_prompt
 from mimo_edu.data.schema import VisualPrompt
 from mimo_edu.errors import ImageError, MimoError, PromptError
 from mimo_edu.interactive.canvas import PromptCanvas
@@ -29,6 +29,7 @@ from mimo_edu.interactive.images import UPLOAD_TYPES, gallery, read_upload
 from mimo_edu.interactive.predictor import Predictor
 from mimo_edu.interactive.render import answer_html, compose, display_scale, png_bytes, term_span
 from mimo_edu.model import GroundedAnswer
+from mimo_edu.model.requests import check_prompts, clip_to_image
 
 TOOLS = (("Box", "box"), ("Point +", "positive"), ("Point −", "negative"), ("Scribble", "scribble"))
 STROKE_WIDTH = 12.0  # scribble width on screen, display pixels (3 image pixels on a 128 px image)
@@ -132,40 +133,37 @@ class App:
     # ---- prompts: widget values <-> VisualPrompts in image pixels -----------------------------
 
     def prompts(self) -> list[VisualPrompt]:
-        """The prompts on the widgets, in image pixels: each box, then all points as one prompt, then each scribble."""
-        h, w = self.predictor.size
+        """The prompts on the widgets, in image pixels and clipped onto the image (a drag may end past its border):
+        each box, then all points as one prompt, then each scribble."""
         s = self.scale
         out = []
         for b in self.boxes.bboxes:
             x0, x1 = sorted((b["x"] / s, (b["x"] + b["width"]) / s))
             y0, y1 = sorted((b["y"] / s, (b["y"] + b["height"]) / s))
-            box = np.clip([x0, y0, x1, y1], 0, [w - 1, h - 1, w - 1, h - 1])  # a drag may end on the far edge
-            out.append(VisualPrompt("box", box=box.astype(np.float32)))
+            out.append(VisualPrompt("box", box=np.array([x0, y0, x1, y1], np.float32)))
         if self.canvas.points:
             xyl = np.asarray(self.canvas.points, np.float32)  # (N, 3) in display pixels + label
-            xy = np.clip(xyl[:, :2] / s, 0, [w - 1, h - 1])
-            out.append(VisualPrompt("point", points=xy, labels=xyl[:, 2].astype(np.int64)))
+            out.append(VisualPrompt("point", points=xyl[:, :2] / s, labels=xyl[:, 2].astype(np.int64)))
         for stroke in self.canvas.scribbles:
-            xy = np.clip(np.asarray(stroke, np.float32).reshape(-1, 2) / s, 0, [w - 1, h - 1])
-            out.append(VisualPrompt("scribble", points=xy, width=STROKE_WIDTH / s))
-        return out
+            out.append(VisualPrompt("scribble", points=np.asarray(stroke, np.float32).reshape(-1, 2) / s, width=STROKE_WIDTH / s))
+        return [clip_to_image(p, *self.predictor.size) for p in out]
 
     def set_box(self, x0: float, y0: float, x1: float, y1: float, keep: bool = False) -> None:
         """Draw a box (image pixels), as a drag with the box tool does; `keep=True` keeps the boxes already drawn."""
-        validate_prompt(VisualPrompt("box", box=np.array([x0, y0, x1, y1], np.float32)), *self.predictor.size)
+        check_prompts(VisualPrompt("box", box=np.array([x0, y0, x1, y1], np.float32)), *self.predictor.size)
         s = self.scale
         box = {"x": x0 * s, "y": y0 * s, "width": (x1 - x0) * s, "height": (y1 - y0) * s, "label": "box"}
         self.boxes.bboxes = [*self.boxes.bboxes, box] if keep else [box]
 
     def add_point(self, x: float, y: float, positive: bool = True) -> None:
         """Click at (x, y) in image pixels, as the "Point +" (positive) or "Point −" tool does."""
-        validate_prompt(VisualPrompt("point", points=np.array([[x, y]], np.float32), labels=np.ones(1)), *self.predictor.size)
+        check_prompts(VisualPrompt("point", points=np.array([[x, y]], np.float32)), *self.predictor.size)
         self.canvas.points = [*self.canvas.points, [x * self.scale, y * self.scale, int(positive)]]
 
     def add_scribble(self, points: Sequence[Sequence[float]]) -> None:
         """Draw a stroke through (x, y) points in image pixels, as the scribble tool does."""
         xy = np.asarray(points, np.float32)
-        validate_prompt(VisualPrompt("scribble", points=xy, width=STROKE_WIDTH / self.scale), *self.predictor.size)
+        check_prompts(VisualPrompt("scribble", points=xy, width=STROKE_WIDTH / self.scale), *self.predictor.size)
         self.canvas.scribbles = [*self.canvas.scribbles, (xy.reshape(-1, 2) * self.scale).tolist()]
 
     def clear(self) -> None:

@@ -42,19 +42,30 @@ class InputAligner(nn.Module):
         self.out_proj = nn.Linear(dim, llm_dim)
         self.gate = nn.Parameter(torch.zeros(1))
 
+    def project(self, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """embeds (B, L, H) -> queries, keys and values (B, heads, L, d): queries from the normalised tokens,
+        keys and values from the same tokens normalised apart."""
+        b, L, _ = embeds.shape
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.view(b, L, self.num_heads, -1).transpose(1, 2)  # (B, h, L, d)
+
+        kv = self.norm_kv(embeds)
+        return heads(self.q_proj(self.norm_q(embeds))), heads(self.k_proj(kv)), heads(self.v_proj(kv))
+
+    def attention(self, embeds: torch.Tensor, visual_mask: torch.Tensor) -> torch.Tensor:
+        """The attention weights `forward` applies, (B, heads, L, L): each token over the visual tokens only
+        (softmax of the scaled dot products, as `scaled_dot_product_attention` computes them)."""
+        q, k, _ = self.project(embeds)
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5  # (B, h, L, L)
+        return scores.masked_fill(~visual_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+
     def forward(
         self, embeds: torch.Tensor, visual_mask: torch.Tensor, instruction_mask: torch.Tensor
     ) -> torch.Tensor:
         """embeds (B, L, H); visual_mask, instruction_mask (B, L) bool -> embeds with the instruction updated."""
         b, L, _ = embeds.shape
-        h = self.num_heads
-
-        def heads(x: torch.Tensor) -> torch.Tensor:
-            return x.view(b, x.shape[1], h, -1).transpose(1, 2)  # (B, h, M, d)
-
-        q = heads(self.q_proj(self.norm_q(embeds)))
-        kv = self.norm_kv(embeds)
-        k, v = heads(self.k_proj(kv)), heads(self.v_proj(kv))
+        q, k, v = self.project(embeds)
         attn_mask = visual_mask[:, None, None, :]  # (B, 1, 1, L): attend to visual tokens only
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, L, d)
         out = self.out_proj(out.transpose(1, 2).reshape(b, L, -1))  # (B, L, H)

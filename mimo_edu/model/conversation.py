@@ -8,8 +8,8 @@ N_patches = CLIP patch tokens, P = visual prompts, T = `tokens_per_prompt`.
 Only the answer and its `</s>` carry labels; the question tokens are the
 instruction the Multi-modal Input Aligner reads.
 
-Everything must fit the LLM's context (`max_position_embeddings`): `check_request`
-refuses an empty question, more visual prompts than `max_prompts` and a question
+Everything must fit the LLM's context (`max_position_embeddings`): the request gate
+(`model/requests.py`) refuses more visual prompts than `max_prompts` and a question
 too long to leave room for the answer; nothing is truncated silently.
 """
 
@@ -19,7 +19,6 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN
-from mimo_edu.errors import PromptError
 from mimo_edu.model.tokenizer import decode_answer, encode_answer, encode_user_text
 
 IGNORE_INDEX = -100
@@ -79,37 +78,6 @@ class ConversationTemplate:
         the template, the image tokens and MIN_TEXT_TOKENS of text, `tokens_per_prompt` each."""
         fixed = len(self.head) + self.num_image_tokens + len(self.tail) + MIN_TEXT_TOKENS
         return max((max_length - fixed) // self.tokens_per_prompt, 0)
-
-    def check_request(self, question: str, num_prompts: int, max_length: int, answer_tokens: int) -> None:
-        """Raise PromptError unless `question` is non-empty text that fits a `max_length` context
-        together with `num_prompts` visual prompts and `answer_tokens` positions for the answer."""
-        if not isinstance(question, str) or not question.strip():
-            raise PromptError(
-                f"question {question!r} is empty or not text; ask something about the image, e.g. 'What is this?'"
-            )
-        limit = self.max_prompts(max_length)
-        if num_prompts > limit:
-            raise PromptError(
-                f"{num_prompts} visual prompts: this model takes at most {limit} per question "
-                f"({self.tokens_per_prompt} tokens each, beside {self.num_image_tokens} image tokens and "
-                f"{MIN_TEXT_TOKENS} of text in its {max_length}-token context); ask about fewer regions at a time"
-            )
-        ids, instruction = self.encode_prompt(question, num_prompts)
-        question_tokens = sum(instruction)
-        others = len(ids) - question_tokens  # template, image and prompt tokens
-        if not 0 < answer_tokens < max_length - others:
-            raise PromptError(
-                f"max_new_tokens={answer_tokens}: give between 1 and {max_length - others - 1}, so that the answer and "
-                f"the question fit the model's {max_length}-token context beside {others} template, image and "
-                "prompt tokens"
-            )
-        room = max_length - answer_tokens - others
-        if question_tokens > room:
-            raise PromptError(
-                f"question of {question_tokens} tokens ({question[:40]!r}...) is too long: with {num_prompts} visual "
-                f"prompts and {answer_tokens} tokens kept for the answer, the model's {max_length}-token context "
-                f"leaves {room} for the question; shorten it or ask for fewer new tokens (max_new_tokens)"
-            )
 
     def encode_batch(self, questions: list[str], answers: list[str], num_prompts: list[int]) -> EncodedBatch:
         """Encode B full turns for teacher forcing; labels cover the answer and its `</s>`."""

@@ -11,12 +11,17 @@ image ─► SAM image encoder ─► image embedding ─────┘
 A [SEG]'s feature (`config.seg_feature`): nano and lite average the hidden states over the
 phrase `<p>term</p>` it follows [course choice]; paper reads the single hidden state that
 predicts [SEG], as LISA (see grounding.py).
+
+The stages are public methods, so the Predictor and the figures call the model's own code (as segment-anything
+exposes `preprocess` and `postprocess_masks`): `image_tensor` and `to_frame` (preprocess), `visual_tokens`,
+`embed_inputs`, the LLM, `seg_features`, `grounding`, `decode_masks`, `frame_to_image` (postprocess); and, for SAM
+alone, `embed_image` and `sam_mask`. Requests pass the gate in requests.py before `generate` runs them.
 """
 
 import copy
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +38,15 @@ from transformers import CLIPVisionModel, DynamicCache, LlamaForCausalLM, PreTra
 from mimo_edu.data.real import check_image_tensor, to_rgb
 from mimo_edu.data.schema import SEG_TOKEN, VisualPrompt
 from mimo_edu.data.templates import grounded_terms
-from mimo_edu.errors import CheckpointError, DataError
+from mimo_edu.errors import CheckpointError, DataError, PromptError
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
-from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_features, seg_positions
+from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_positions
+from mimo_edu.model.grounding import seg_features as gather_seg_features
 from mimo_edu.model.language import add_lora, build_llm, checkpoint_layers, is_embedding_param, is_lora_param
-from mimo_edu.model.prompts import VisualPromptEncoder, check_prompt, scale_prompt, sparse_embeddings
+from mimo_edu.model.prompts import VisualPromptEncoder, scale_prompt, sparse_embeddings
+from mimo_edu.model.requests import check_prompts, check_request
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import ANSWER_MARKERS, load_tokenizer
 from mimo_edu.model.vision import VisionTower, merge_patches, projector
@@ -58,6 +65,16 @@ class MIMOOutput:
     dice_loss: torch.Tensor
     pred_masks: list[torch.Tensor]  # B mask-logit tensors (K_i, S, S) over the model's frame, S = config.image_size
     logits: torch.Tensor  # (B, L, V)
+
+
+@dataclass
+class VisualTokens:
+    """What `MIMO.visual_tokens` returns: the tokens the LLM reads at `<image>` and `<region>`, and their sources."""
+
+    patches: torch.Tensor  # (B, N, C_clip) CLIP patch tokens of each sample's image
+    image_tokens: torch.Tensor  # (B, N / merge^2, H) projected, for the <image> positions
+    region_weights: torch.Tensor | None  # (P, N) coverage of SAM's mask per prompt; None: the prompt's own region
+    region_tokens: torch.Tensor  # (P * T, H) for the <region> positions, prompt by prompt
 
 
 @dataclass
@@ -211,21 +228,18 @@ class MIMO(nn.Module):
         """SAM image embeddings (B, D, h, w) of images (B, 3, H, W) in [0, 1]; cache them when SAM is frozen."""
         return self.segmenter.image_embeddings(images.to(self.device), self.config.sam_chunk)
 
-    def _embed_inputs(
+    def visual_tokens(
         self,
         images: torch.Tensor,
         prompts: list[list[VisualPrompt]],
-        input_ids: torch.Tensor,
-        instruction: torch.Tensor,
         image_of: torch.Tensor | None = None,
-        align: bool = True,
         sam_embeddings: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The LLM's input embeddings (B, L, H): text, then patch and region tokens in place, then the aligner.
+    ) -> VisualTokens:
+        """Stage 1: images (U, 3, S, S) in the frame and B lists of prompts (frame pixels) -> `VisualTokens`.
 
-        `image_of` (B,) says which of the U images (U, 3, S, S) each sample reads (default: image b);
-        `align=False` returns what the aligner receives. `sam_embeddings` (B, D, h, w): SAM's image
-        embedding of each sample, needed when regions come from SAM's masks (`region_source="sam"`).
+        `image_of` (B,) says which of the U images each sample reads (default: image b). `sam_embeddings`
+        (B, D, h, w): SAM's image embedding of each sample, used when regions come from SAM's masks
+        (`region_source="sam"`); computed here when not given.
         """
         patches = self.vision(images)  # (U, N, C_clip)
         if image_of is not None:
@@ -236,12 +250,19 @@ class MIMO(nn.Module):
             if sam_embeddings is None:
                 sam_embeddings = self.image_embeddings(images)[image_of if image_of is not None else slice(None)]
             weights = self.sam_region_weights(sam_embeddings, prompts)
-        region_tokens = self.prompt_encoder(patches, prompts, weights)  # (P * T, H)
+        return VisualTokens(patches, image_tokens, weights, self.prompt_encoder(patches, prompts, weights))
+
+    def embed_inputs(
+        self, input_ids: torch.Tensor, instruction: torch.Tensor, visual: VisualTokens, align: bool = True
+    ) -> torch.Tensor:
+        """Stage 2: the LLM's input embeddings (B, L, H): the text's, the visual tokens in place of `<image>` and
+        `<region>`, then the aligner over the instruction (`instruction` (B, L) bool, the question's tokens).
+        `align=False` returns what the aligner receives."""
         embeds = self.llm.get_input_embeddings()(input_ids)  # (B, L, H)
         image_mask = input_ids == self.template.image_id
         region_mask = input_ids == self.template.region_id
-        embeds = embeds.masked_scatter(image_mask[..., None], image_tokens.to(embeds.dtype))
-        embeds = embeds.masked_scatter(region_mask[..., None], region_tokens.to(embeds.dtype))
+        embeds = embeds.masked_scatter(image_mask[..., None], visual.image_tokens.to(embeds.dtype))
+        embeds = embeds.masked_scatter(region_mask[..., None], visual.region_tokens.to(embeds.dtype))
         if self.aligner is not None and align:
             embeds = self.aligner(embeds, image_mask | region_mask, instruction)
         return embeds
@@ -314,8 +335,8 @@ class MIMO(nn.Module):
             return ResizeLongestSide.get_preprocess_shape(height, width, S)
         return S, S
 
-    def _to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
-        """Resize images (B, 3, H, W) into the model's frame (B, 3, S, S) and scale the prompts with them.
+    def to_frame(self, images: torch.Tensor, prompts: list[list[VisualPrompt]]) -> tuple:
+        """Preprocess: resize images (B, 3, H, W) into the model's frame (B, 3, S, S) and scale the prompts with them.
 
         Longest-side frames are padded bottom and right with SAM's pixel mean, which SAM's normalisation turns
         into the zeros `Sam.preprocess` pads with. (Not `ResizeLongestSide.apply_image_torch`: it reads the
@@ -344,10 +365,11 @@ class MIMO(nn.Module):
             masks = masks[:, :fh, :fw]
         return F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
 
-    def _seg_features(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """hidden (B, L, H) over input_ids (B, L) -> (K, H), one grounding feature per [SEG] (`config.seg_feature`)."""
+    def seg_features(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Stage 3: the LLM's hidden states (B, L, H) over input_ids (B, L) -> (K, H), one grounding feature per
+        [SEG] in reading order (`config.seg_feature`); the grounding head turns each into a SAM prompt."""
         t = self.template
-        return seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id, self.config.seg_feature)
+        return gather_seg_features(hidden, input_ids, t.seg_id, t.open_id, t.close_id, self.config.seg_feature)
 
     @under_autocast
     def forward(self, batch: dict, image_embeddings: torch.Tensor | None = None) -> MIMOOutput:
@@ -358,11 +380,8 @@ class MIMO(nn.Module):
         c = self.config
         images = batch["images"].to(self.device, torch.float32)  # (B, 3, H, W); each encoder casts to its dtype
         prompts = batch.get("visual_prompts") or [[] for _ in batch["questions"]]
-        height, width = images.shape[-2:]
-        for ps in prompts:
-            for p in ps:
-                check_prompt(p, height, width)
-        images, prompts = self._to_frame(images, prompts)
+        height, width = images.shape[-2:]  # prompts were checked when the data was loaded
+        images, prompts = self.to_frame(images, prompts)
         enc = self.template.encode_batch(batch["questions"], batch["answers"], [len(ps) for ps in prompts])
         input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
 
@@ -371,9 +390,8 @@ class MIMO(nn.Module):
         needs_sam = seg_at.any() or (c.region_source == "sam" and any(prompts))
         if image_embeddings is None and needs_sam:
             image_embeddings = self.image_embeddings(images)[image_of]  # (B, D, h, w)
-        embeds = self._embed_inputs(
-            images, prompts, input_ids, enc.instruction_mask.to(self.device), image_of, sam_embeddings=image_embeddings
-        )
+        visual = self.visual_tokens(images, prompts, image_of, sam_embeddings=image_embeddings)
+        embeds = self.embed_inputs(input_ids, enc.instruction_mask.to(self.device), visual)
         hidden = self.llm.model(
             inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
         ).last_hidden_state
@@ -389,7 +407,7 @@ class MIMO(nn.Module):
                     f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
                     f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
                 )
-        sparse = self.grounding(self._seg_features(hidden, input_ids))  # (K, 1, D), K = all [SEG] of the batch
+        sparse = self.grounding(self.seg_features(hidden, input_ids))  # (K, 1, D), K = all [SEG] of the batch
         pred = logits.new_zeros(0, c.image_size, c.image_size)
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
@@ -421,24 +439,22 @@ class MIMO(nn.Module):
         """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size.
 
         image: (H, W, 3) uint8 array (other arrays are converted, see `to_rgb`) or (3, H, W) float tensor
-        in [0, 1]; prompts (one or a list) in its pixels.
-        image_embedding: (1, D, h, w) precomputed by `image_embeddings`, to skip the SAM image encoder.
+        in [0, 1]; prompts (one or a list) in its pixels. The request passes the gate first (`check_request`:
+        the policy is in model/requests.py).
+        image_embedding: (1, D, h, w) precomputed by `embed_image`, to skip the SAM image encoder.
         """
-        pixels = self._image_tensor(image)  # (1, 3, H, W)
+        pixels = self.image_tensor(image)  # (1, 3, H, W)
         height, width = pixels.shape[-2:]
-        visual_prompts = [visual_prompts] if isinstance(visual_prompts, VisualPrompt) else list(visual_prompts)
-        context = self.config.llm.max_position_embeddings
-        self.template.check_request(question, len(visual_prompts), context, max_new_tokens)
-        for p in visual_prompts:
-            check_prompt(p, height, width)
-        images, prompts = self._to_frame(pixels, [list(visual_prompts)])
-        ids, instruction = self.template.encode_prompt(question, len(prompts[0]))
+        request = check_request(
+            self.template, question, visual_prompts, height, width, max_new_tokens, self.config.llm.max_position_embeddings
+        )
+        images, prompts = self.to_frame(pixels, [request.prompts])
+        ids, instruction = self.template.encode_prompt(request.question, len(prompts[0]))
         input_ids = torch.tensor([ids], device=self.device)
         if image_embedding is None and self.config.region_source == "sam" and prompts[0]:
             image_embedding = self.image_embeddings(images)
-        embeds = self._embed_inputs(
-            images, prompts, input_ids, torch.tensor([instruction], device=self.device), sam_embeddings=image_embedding
-        )
+        visual = self.visual_tokens(images, prompts, sam_embeddings=image_embedding)
+        embeds = self.embed_inputs(input_ids, torch.tensor([instruction], device=self.device), visual)
 
         t = self.template
         banned = sorted({t.image_id, t.region_id, t.pad_id, t.bos_id} - {t.eos_id})
@@ -465,7 +481,7 @@ class MIMO(nn.Module):
                 image_embedding = self.image_embeddings(images)
             answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
             hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
-            sparse = self.grounding(self._seg_features(hidden, answer_ids))  # (K, 1, D)
+            sparse = self.grounding(self.seg_features(hidden, answer_ids))  # (K, 1, D)
             mask_logits = self.decode_masks(
                 image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]] * len(sparse), self.config.image_size
             )
@@ -473,13 +489,64 @@ class MIMO(nn.Module):
             probs = mask_logits.sigmoid().cpu().numpy()
         return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
 
-    def _image_tensor(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """An image array (see `to_rgb`) or a (3, H, W) float tensor in [0, 1] -> (1, 3, H, W) on the model's device."""
+    def image_tensor(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Preprocess: an image array (see `to_rgb`) or a (3, H, W) float tensor in [0, 1], checked, -> (1, 3, H, W)
+        on the model's device; `to_frame` then brings it into the model's frame."""
         if isinstance(image, torch.Tensor):
             check_image_tensor(image)
         else:
             image = torch.tensor(to_rgb(image, "image")).permute(2, 0, 1).float() / 255  # a copy: arrays may be shared
         return image[None].to(self.device, torch.float32)  # each encoder casts to the dtype it is held in
+
+    @torch.no_grad()
+    @under_autocast
+    def embed_image(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """SAM's image embedding (1, D, h, w) of one image in the model's frame, as `generate` computes it; give it
+        to `generate(image_embedding=...)` or `sam_mask` to skip the SAM image encoder."""
+        frame, _ = self.to_frame(self.image_tensor(image), [[]])  # (1, 3, S, S)
+        return self.image_embeddings(frame)
+
+    @torch.no_grad()
+    @under_autocast
+    def sam_mask(
+        self,
+        image_embedding: torch.Tensor,
+        height: int,
+        width: int,
+        box: Sequence[float] | None = None,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """SAM alone, as `SamPredictor.predict(multimask_output=False)`: mask logits (height, width) for a box and/or
+        points (image pixels, checked by the request gate) on the image whose `embed_image` is `image_embedding`.
+
+        box: (x0, y0, x1, y1); points: (N, 2) as (x, y) with labels (N,), 1 positive and 0 negative (default all 1).
+        """
+        if box is None and points is None:
+            raise PromptError("segment: give a box (x0, y0, x1, y1) and/or points with labels; both are missing.")
+        prompts = [] if box is None else [VisualPrompt("box", box=np.asarray(box, np.float32))]
+        if points is not None:
+            prompts.append(VisualPrompt("point", points=np.asarray(points, np.float32), labels=labels))
+        checked = {p.kind: p for p in check_prompts(prompts, height, width)}
+        sam = self.segmenter.sam
+        fh, fw = self.frame_size(height, width)  # the image's part of the model's S x S frame
+        side_ratio = self.segmenter.config.image_size / self.config.image_size  # frame -> SAM's input
+        scale = torch.tensor([fw / width * side_ratio, fh / height * side_ratio], device=self.device)
+        sam_points = sam_box = None
+        if "point" in checked:
+            coords = torch.as_tensor(checked["point"].points, device=self.device)[None] * scale  # (1, N, 2)
+            sam_points = (coords, torch.as_tensor(np.asarray(checked["point"].labels), device=self.device)[None])
+        if "box" in checked:
+            sam_box = (torch.as_tensor(checked["box"].box, device=self.device).view(2, 2) * scale).view(1, 4)
+        sparse, dense = sam.prompt_encoder(points=sam_points, boxes=sam_box, masks=None)
+        low_res, _ = sam.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )  # (1, 1, 4h, 4w) over the frame
+        return self.frame_to_image(low_res[0].float(), height, width)[0]
 
     # ---- save and load -----------------------------------------------------------------------
 

@@ -25,37 +25,16 @@ Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
 Several prompts in one question give one group of tokens each, in order.
 """
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 from segment_anything.modeling import PromptEncoder
 from torch import nn
 
-from mimo_edu.data.prompts import validate_prompt
 from mimo_edu.data.schema import VisualPrompt
-from mimo_edu.errors import PromptError
 from mimo_edu.model.vision import projector
 
 SPARSE_DIM = 256  # segment-anything's prompt embedding width
 GEOMETRY = ("sqrt_area", "centroid_x", "centroid_y")  # appended to the pooled CLIP feature of a region
-
-
-def check_prompt(prompt: VisualPrompt, height: int, width: int) -> None:
-    """Raise PromptError unless `prompt` is a VisualPrompt that `validate_prompt` accepts for the image.
-
-    The model is lenient in two ways: coordinates may lie on the far edge (x = width, y = height), as
-    drawing widgets report them, and point labels may be left out (every point is then positive).
-    """
-    if not isinstance(prompt, VisualPrompt):
-        raise PromptError(
-            f"visual prompt {prompt!r:.60}: a {type(prompt).__name__}, not a VisualPrompt; build one, "
-            "e.g. VisualPrompt('box', box=np.array([x0, y0, x1, y1]))"
-        )
-    if prompt.kind == "point" and prompt.labels is None and prompt.points is not None:
-        count = len(np.atleast_1d(np.asarray(prompt.points, dtype=object)))  # never fails, even on ragged lists
-        prompt = replace(prompt, labels=np.ones(count, np.int64))
-    validate_prompt(prompt, height, width, edge=True)
 
 
 def scale_prompt(prompt: VisualPrompt, sx: float, sy: float) -> VisualPrompt:

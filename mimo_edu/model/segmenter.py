@@ -4,7 +4,7 @@ Built from segment-anything's own modules (`Sam`, `ImageEncoderViT`,
 `PromptEncoder`, `MaskDecoder`), so SAM ViT-H `.pth` files and LiteMedSAM's
 weights load into it strictly. LiteMedSAM swaps the ViT for its TinyViT.
 Images reach it square: stretched (nano, lite) or resized on the longest side
-and padded as SAM and LISA do (paper), by `MIMO._to_frame` (`SegmenterConfig.resize`).
+and padded as SAM and LISA do (paper), by `MIMO.to_frame` (`SegmenterConfig.resize`).
 """
 
 from functools import partial
