@@ -376,11 +376,12 @@ class MIMO(nn.Module):
         """Teacher-forced losses on a collated batch (see mimo_edu.data.schema.BATCH_KEYS).
 
         `image_embeddings` (B, D, h, w) skips the SAM image encoder (e.g. cached LiteMedSAM embeddings).
+        The batch's prompts are not checked again: data is checked once, when it is loaded or generated.
         """
         c = self.config
         images = batch["images"].to(self.device, torch.float32)  # (B, 3, H, W); each encoder casts to its dtype
         prompts = batch.get("visual_prompts") or [[] for _ in batch["questions"]]
-        height, width = images.shape[-2:]  # prompts were checked when the data was loaded
+        height, width = images.shape[-2:]
         images, prompts = self.to_frame(images, prompts)
         enc = self.template.encode_batch(batch["questions"], batch["answers"], [len(ps) for ps in prompts])
         input_ids, labels = enc.input_ids.to(self.device), enc.labels.to(self.device)
@@ -432,7 +433,7 @@ class MIMO(nn.Module):
         self,
         image: np.ndarray | torch.Tensor,
         question: str,
-        visual_prompts: list[VisualPrompt] | tuple = (),
+        visual_prompts: VisualPrompt | Sequence[VisualPrompt] = (),
         max_new_tokens: int = 48,
         image_embedding: torch.Tensor | None = None,
     ) -> GroundedAnswer:
