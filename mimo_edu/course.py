@@ -121,17 +121,17 @@ def refresh_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def _refresh(args: argparse.Namespace) -> int:
-    for path in find_notebooks(Path(args.notebooks), args.only):
+def cmd_refresh(args: argparse.Namespace) -> int:
+    for path in find_notebooks(Path(args.notebooks or NOTEBOOKS_DIR), args.only):
         print(f"refreshing {path.name} ...", flush=True)
         refresh_notebook(path)
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def cmd_course(args: argparse.Namespace) -> int:
     params = {key: json.loads(value) for key, value in args.parameter}
     runs = []
-    for path in find_notebooks(Path(args.notebooks), args.only):
+    for path in find_notebooks(Path(args.notebooks or NOTEBOOKS_DIR), args.only):
         print(f"running {path.name} ...", flush=True)
         run = run_notebook(path, Path(args.out), params)
         runs.append(run)
@@ -140,20 +140,3 @@ def _run(args: argparse.Namespace) -> int:
     print(summary(runs))
     (Path(args.out) / "summary.json").write_text(json.dumps([r.__dict__ for r in runs], indent=1))
     return 0 if all(r.ok for r in runs) else 1
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("course", help="execute every notebook headless and report time and memory")
-    p.add_argument("--notebooks", default=str(NOTEBOOKS_DIR), help="folder of numbered notebooks")
-    p.add_argument("--out", default="build/course", help="where executed notebooks go")
-    p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
-    p.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "JSON"),
-        help="override a parameters-cell value, e.g. -p smoke true",
-    )
-    p.set_defaults(func=_run)
-
-    p = subparsers.add_parser("refresh-notebooks", help="re-execute notebooks, keep only nbval-checked outputs")
-    p.add_argument("--notebooks", default=str(NOTEBOOKS_DIR), help="folder of numbered notebooks")
-    p.add_argument("--only", nargs="*", help="refresh only notebooks whose name starts with these prefixes")
-    p.set_defaults(func=_refresh)

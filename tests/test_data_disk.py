@@ -1,6 +1,5 @@
 """The on-disk format, the loader's errors, batching, drawing, real images and the generate command."""
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mimo_edu.cli import main as cli_main
 from mimo_edu.data import (
     BATCH_KEYS,
     MIMOSegDataset,
@@ -24,7 +24,6 @@ from mimo_edu.data import (
     split_seed,
     write_dataset,
 )
-from mimo_edu.data import cli as data_cli
 from mimo_edu.errors import DataError, ImageError, PromptError
 
 
@@ -208,11 +207,8 @@ def test_real_images_from_installed_packages():
 
 
 def test_generate_command(tmp_path):
-    parser = argparse.ArgumentParser()
-    data_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["generate", "--out", str(tmp_path / "val"), "--num", "6", "--split", "val",
-                              "--image-size", "64"])
-    assert args.func(args) == 0
+    assert cli_main(["generate", "--out", str(tmp_path / "val"), "--num", "6", "--split", "val",
+                     "--image-size", "64"]) == 0
     loaded = load_dataset(tmp_path / "val")
     assert len(loaded) == 6 and loaded[0].image.shape == (64, 64, 3)
     assert loaded[0].id == f"synth-{split_seed('val')}-000000"

@@ -100,22 +100,3 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if paths:
         print(f"overlay: {Path(args.save_masks) / 'overlay.png'}")
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("ask", help="ask MIMO about an image (PNG, JPEG, DICOM), optionally with visual prompts")
-    p.add_argument("--checkpoint", default=None,
-                   help="save_pretrained folder or `train` --out folder (default: data/mimo-nano or $MIMO_EDU_CHECKPOINT)")
-    p.add_argument("--image", required=True, help="PNG, JPEG or DICOM (.dcm) file")
-    p.add_argument("--question", required=True)
-    p.add_argument("--box", nargs=4, type=float, action="append", default=[], metavar=("X0", "Y0", "X1", "Y1"),
-                   help="a box in image pixels; repeat for several")
-    p.add_argument("--point", nargs=2, type=float, action="append", default=[], metavar=("X", "Y"),
-                   help="a positive point in image pixels; repeat for several")
-    p.add_argument("--negative-point", nargs=2, type=float, action="append", default=[], metavar=("X", "Y"),
-                   help="a negative (background) point; needs a positive one too")
-    p.add_argument("--scribble", action="append", default=[], metavar="FILE",
-                   help='a stroke: JSON [[x, y], ...] or one "x y" per line; repeat for several')
-    p.add_argument("--json", action="store_true", help="print one JSON object (answer, terms, masks, timings)")
-    p.add_argument("--save-masks", metavar="DIR", help="write one PNG per mask and overlay.png here")
-    p.set_defaults(func=cmd_ask)

@@ -3,8 +3,6 @@
 import argparse
 import json
 
-from mimo_edu.model.config import PRESETS
-
 GROUPS = {
     "CLIP vision tower": ("vision_tower",),
     "language model (without LoRA)": ("llm",),
@@ -54,12 +52,3 @@ def params_table(preset: str) -> str:
 def cmd_params(args: argparse.Namespace) -> int:
     print(json.dumps(params_counts(args.preset), indent=1) if args.json else params_table(args.preset))
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "params", help="print MIMO's parameter counts per part (total, trainable, frozen)"
-    )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="nano")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=cmd_params)

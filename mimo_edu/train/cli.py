@@ -14,7 +14,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from mimo_edu.train.config import PRESETS, TrainConfig, get_preset
+from mimo_edu.train.config import TrainConfig, get_preset
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -106,54 +106,3 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = plan_launch(train_config(args), args.gpus, gpu, args.mfu)
     print(json.dumps(plan.to_dict(), indent=1) if args.json else plan.format())
     return 0
-
-
-def add_run_args(p: argparse.ArgumentParser) -> None:
-    """The arguments `train` and `plan` share: both describe one launch."""
-    p.add_argument("--preset", choices=sorted(PRESETS), default="nano")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--seed", type=int, help="seeds the model's init and the data order")
-    p.add_argument("--batch-size", type=int, help="samples per process (GPU) and micro-step")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--eval-samples", type=int, help="validation samples per evaluation (0: none)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
-    p.add_argument("--no-aligner", action="store_true", help="ablation: build MIMO without the Multi-modal Input Aligner")
-    p.add_argument("--from-scratch", action="store_true",
-                   help="ablation (nano): every part random and trained, instead of the pretrained foundations")
-    p.add_argument("--strategy", choices=("ddp", "fsdp"), help="multi-GPU: DDP or FSDP2 with ZeRO-2 sharding")
-    p.add_argument("--frozen-dtype", choices=("bf16", "fp32"), help="how the frozen weights are held")
-    p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,
-                   help="gradient checkpointing of the LLM's layers (paper: on; nano: off)")
-    p.add_argument("--sam-chunk", type=int, help="images per SAM image-encoder call, 0: the whole batch (paper: 1)")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train MIMO (resumes from the latest checkpoint in --out)")
-    add_run_args(p)
-    p.add_argument("--out", required=True, help="folder for checkpoints and metrics.jsonl")
-    p.add_argument("--data", help="a MIMOSeg-format folder (default: MIMOSeg-synth's train split)")
-    p.set_defaults(func=cmd_train)
-
-    p = subparsers.add_parser("plan", help="estimate per-GPU memory and training time of a `train` launch")
-    add_run_args(p)
-    p.add_argument("--gpus", type=int, default=4, help="GPUs the launch runs on (torchrun --nproc_per_node)")
-    p.add_argument("--gpu", choices=("A800", "H100", "H200"), default="A800", help="sets the bf16 peak FLOPs")
-    p.add_argument("--gpu-memory-gb", type=float, default=80.0, help="memory of one GPU, in GiB")
-    p.add_argument("--mfu", type=float, default=0.35, help="ASSUMED model-FLOPs utilisation (achieved / peak)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.set_defaults(func=cmd_plan)
-
-    p = subparsers.add_parser("evaluate", help="score a checkpoint per task and per modality")
-    p.add_argument("--checkpoint", required=True, help="a train --out folder, a step-* folder or a save_pretrained folder")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--data", help="a MIMOSeg-format folder")
-    source.add_argument("--seed", type=int, help="MIMOSeg-synth seed (default: the test split's)")
-    p.add_argument("--num", type=int, default=200, help="MIMOSeg-synth samples to generate")
-    p.add_argument("--no-prompts", action="store_true", help="ablation: answer without the visual prompts")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = subparsers.add_parser("export", help="write a training run's latest model as a save_pretrained folder")
-    p.add_argument("--checkpoint", required=True, help="a train --out folder or one of its step-* folders")
-    p.add_argument("--out", required=True, help="the folder to write (config.json, model.safetensors, tokenizer/)")
-    p.set_defaults(func=cmd_export)

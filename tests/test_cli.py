@@ -1,0 +1,48 @@
+"""`python -m mimo_edu`: the parser imports no stage module, and its choices and targets stay in step."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mimo_edu import cli
+
+HEAVY = ("torch", "transformers", "peft", "segment_anything", "matplotlib", "nbformat")
+
+
+def test_help_of_every_command_imports_nothing_heavy():
+    code = f"""
+import contextlib, io, json, sys
+from mimo_edu.cli import COMMANDS, build_parser
+for argv in [["--help"]] + [[name, "--help"] for name in COMMANDS]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        build_parser().parse_args(argv)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r} or m.startswith("mimo_edu."))))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == ["mimo_edu.cli", "mimo_edu.errors"]
+
+
+def test_choices_repeat_the_registries():
+    from mimo_edu.data.synth import SPLITS
+    from mimo_edu.foundations.paths import KINDS
+    from mimo_edu.model.config import PRESETS as MODEL_PRESETS
+    from mimo_edu.scaling import GPUS
+    from mimo_edu.train.config import PRESETS as TRAIN_PRESETS
+
+    assert cli.MODEL_PRESETS == tuple(sorted(MODEL_PRESETS))
+    assert cli.TRAIN_PRESETS == tuple(sorted(TRAIN_PRESETS))
+    assert cli.SPLITS == tuple(SPLITS)
+    assert cli.FOUNDATIONS == KINDS
+    assert cli.GPUS == tuple(GPUS)
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_every_command_names_a_function_that_exists(name):
+    assert callable(cli.command_function(cli.COMMANDS[name][0]))
+
+
+def test_a_refused_input_prints_the_error_and_exits_2(capsys):
+    assert cli.main(["plan", "--gpus", "0"]) == 2
+    assert "error: plan: --gpus 0" in capsys.readouterr().err
