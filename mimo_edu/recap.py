@@ -18,15 +18,15 @@ def model_report(checkpoint: str | Path | None = None, num_test: int = 40) -> tu
     The benchmark's `report.json` beside the checkpoint when there is one (the shipped model has it); otherwise
     the checkpoint is loaded and evaluated on the first `num_test` samples of the test split.
     """
-    from mimo_edu.train import course_checkpoint
+    from mimo_edu.shipped import course_checkpoint
 
     path = Path(checkpoint) if checkpoint else course_checkpoint()
     bench = path / "report.json"
     if bench.is_file():
         return json.loads(bench.read_text())["test"], f"the benchmark report {bench.name} beside {path.name}"
+    from mimo_edu.checkpoints import load_model
     from mimo_edu.data import MIMOSegSynth, split_seed
     from mimo_edu.eval.evaluate import evaluate
-    from mimo_edu.train import load_model
 
     model = load_model(path)
     report = evaluate(model, MIMOSegSynth(num_test, seed=split_seed("test")))

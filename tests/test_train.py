@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mimo_edu.checkpoints import LATEST, frozen_fingerprint, latest_checkpoint
 from mimo_edu.data import MIMOSegSynth
 from mimo_edu.errors import CheckpointError
-from mimo_edu.train.checkpoint import LATEST, frozen_fingerprint, latest_checkpoint
 from mimo_edu.train.config import TrainConfig, get_preset
 from mimo_edu.train.sampler import StepBatchSampler
 from mimo_edu.train.trainer import Trainer, lr_at

@@ -5,11 +5,11 @@ import shutil
 
 import pytest
 
+from mimo_edu.checkpoints import MODEL_DIR, load_model
 from mimo_edu.cli import main
 from mimo_edu.data import TASKS
 from mimo_edu.errors import CheckpointError
 from mimo_edu.model import MIMO
-from mimo_edu.train.checkpoint import MODEL_DIR, load_model
 
 
 @pytest.fixture(scope="module")

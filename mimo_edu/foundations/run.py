@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 from transformers import CLIPModel, LlamaForCausalLM
 
+from mimo_edu.checkpoints import MODEL_DIR, latest_checkpoint
 from mimo_edu.data.synth import split_seed
 from mimo_edu.errors import CheckpointError, MimoError
 from mimo_edu.foundations.clip import (
@@ -30,7 +31,6 @@ from mimo_edu.model.config import SegmenterConfig, nano_config
 from mimo_edu.model.language import build_llm
 from mimo_edu.model.segmenter import load_sam_state
 from mimo_edu.model.tokenizer import load_tokenizer
-from mimo_edu.train.checkpoint import MODEL_DIR, latest_checkpoint
 from mimo_edu.train.config import TrainConfig
 from mimo_edu.train.trainer import Trainer
 from mimo_edu.utils import quiet_transformers, seed_everything

@@ -11,7 +11,7 @@ from mimo_edu.interactive.images import gallery, read_upload, synth_image
 from mimo_edu.interactive.predictor import Predictor
 from mimo_edu.interactive.render import answer_html
 from mimo_edu.interactive.tour import MIN_DICE, TOUR_QUESTION, TourStop, run_tour, tour_line
-from mimo_edu.train import course_checkpoint
+from mimo_edu.shipped import course_checkpoint
 
 __all__ = [
     "MIN_DICE", "TOUR_QUESTION", "App", "Predictor", "PromptCanvas", "TourStop", "answer_html", "course_checkpoint",

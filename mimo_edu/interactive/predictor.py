@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mimo_edu.checkpoints import load_model
 from mimo_edu.data.real import to_rgb
 from mimo_edu.data.schema import VisualPrompt
 from mimo_edu.errors import ImageError
 from mimo_edu.model import MIMO, GroundedAnswer
-from mimo_edu.train import course_checkpoint, load_model
+from mimo_edu.shipped import course_checkpoint
 
 
 class Predictor:

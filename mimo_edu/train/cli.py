@@ -50,9 +50,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mimo_edu.checkpoints import load_model
     from mimo_edu.data import MIMOSegDataset, MIMOSegSynth, split_seed
     from mimo_edu.eval.evaluate import evaluate
-    from mimo_edu.train.checkpoint import load_model
     from mimo_edu.utils import seed_everything
 
     seed_everything(0)
@@ -80,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from mimo_edu.train.checkpoint import load_model
+    from mimo_edu.checkpoints import load_model
     from mimo_edu.train.snapshots import SNAPSHOT_DIR
 
     model = load_model(args.checkpoint)

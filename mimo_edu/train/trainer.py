@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from mimo_edu.checkpoints import frozen_fingerprint, latest_checkpoint, read_trainer_state
 from mimo_edu.errors import CheckpointError, MimoError
 from mimo_edu.train import checkpoint as ckpt_io
 from mimo_edu.train.config import TrainConfig
@@ -82,7 +83,7 @@ class Trainer:
         self.use_bf16 = config.precision == "bf16" or (
             config.precision == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         )
-        self.fingerprint = ckpt_io.frozen_fingerprint(model)
+        self.fingerprint = frozen_fingerprint(model)
         self.raw_model = model.to(self.device)
         self.model = wrap_model(self.raw_model, self.env, config.strategy)
         self.sharded = self.env.distributed and config.strategy == "fsdp"
@@ -98,13 +99,13 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0  # seconds trained by earlier segments of this run (from the checkpoint)
         self._t_start: float | None = None  # when the current train() call started
-        if self.out_dir is not None and (ckpt := ckpt_io.latest_checkpoint(self.out_dir)) is not None:
+        if self.out_dir is not None and (ckpt := latest_checkpoint(self.out_dir)) is not None:
             self._resume(ckpt)
 
     # ---------------------------------------------------------------- resume
 
     def _resume(self, ckpt: Path) -> None:
-        state = ckpt_io.read_trainer_state(ckpt)
+        state = read_trainer_state(ckpt)
         saved = {**TrainConfig().to_dict(), **state["config"]}  # fields added since it was saved: their defaults
         changed = sorted(k for k, v in self.cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
         if changed:
