@@ -34,8 +34,8 @@ def build(preset: str, device: torch.device) -> MIMO:
     """The preset's sizes with the paper launch's switches, random weights built in bf16 on `device`;
     MIMO.hold_weights turns the trained ones into fp32 masters."""
     tokenizer = load_tokenizer()
-    config = PRESETS[preset]().with_overrides(lora_rank=8, **{k: getattr(paper_config(), k) for k in SWITCHES})
-    if preset != "paper":  # as build_mimo: the vocabulary of the tokenizer it runs with
+    config = PRESETS[preset].config().with_overrides(lora_rank=8, **{k: getattr(paper_config(), k) for k in SWITCHES})
+    if PRESETS[preset].weights != "checkpoints":  # as build_mimo: the vocabulary of the tokenizer it runs with
         config = replace(config, llm=replace(config.llm, vocab_size=len(tokenizer)))
     torch.set_default_dtype(torch.bfloat16)
     try:

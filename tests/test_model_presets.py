@@ -179,3 +179,26 @@ def test_paper_preset_follows_lisa_and_sam_where_the_paper_is_silent():
     for course in (nano_config(), lite_config()):  # the course's choices, documented in config.py
         assert course.seg_feature == "phrase_mean" and course.segmenter.resize == "stretch"
     assert get_preset("nano").schedule == "cosine"
+
+
+@pytest.mark.parametrize("kind", ["model", "training"])
+def test_each_call_of_a_preset_gives_a_fresh_config_that_no_other_shares(kind):
+    from mimo_edu.model.config import PRESETS as MODEL_PRESETS
+    from mimo_edu.train.config import PRESETS as TRAIN_PRESETS
+    from mimo_edu.train.config import get_preset
+
+    if kind == "model":
+        fresh = {name: preset.config for name, preset in MODEL_PRESETS.items()}
+    else:
+        fresh = {name: (lambda name=name: get_preset(name)) for name in TRAIN_PRESETS}
+    before = {name: make() for name, make in fresh.items()}
+    for config in before.values():  # mutate everything a config holds, nested dataclasses and dicts included
+        if kind == "model":
+            config.vision.num_layers, config.segmenter.encoder_depth, config.lora_rank = 99, 99, 99
+        else:
+            config.model_overrides["use_aligner"], config.max_steps = False, 99
+    for name, make in fresh.items():
+        again = make()
+        assert again != before[name] and all(again is not old for old in before.values())
+    if kind == "training":
+        assert get_preset("nano").model_overrides == {} and get_preset("paper").model_overrides == {}

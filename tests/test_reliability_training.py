@@ -47,7 +47,7 @@ TRAIN = f"""
 import sys
 from dataclasses import replace
 from mimo_edu.train import config
-config.PRESETS["nano"] = replace(config.PRESETS["nano"], **{EVERY_STEP!r})
+config.PRESETS["nano"] = lambda: replace(config.nano_training(), **{EVERY_STEP!r})
 from mimo_edu.cli import main
 raise SystemExit(main(["train", *sys.argv[1:]]))
 """
@@ -59,7 +59,7 @@ def reference(tmp_path_factory) -> Path:
     """An uninterrupted in-process nano run of STEPS steps."""
     out = tmp_path_factory.mktemp("reference")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(train_config.PRESETS, "nano", replace(train_config.PRESETS["nano"], **EVERY_STEP))
+        mp.setitem(train_config.PRESETS, "nano", lambda: replace(train_config.nano_training(), **EVERY_STEP))
         assert main(["train", "--out", str(out), *ARGS]) == 0
     return out
 
@@ -83,7 +83,7 @@ def test_same_seed_gives_identical_datasets_and_nano_training(reference, tmp_pat
         assert [p.to_dict() for p in a[i].visual_prompts] == [p.to_dict() for p in b[i].visual_prompts]
     assert MIMOSegSynth(6, seed=8)[0].image.tobytes() != a[0].image.tobytes()
 
-    monkeypatch.setitem(train_config.PRESETS, "nano", replace(train_config.PRESETS["nano"], **EVERY_STEP))
+    monkeypatch.setitem(train_config.PRESETS, "nano", lambda: replace(train_config.nano_training(), **EVERY_STEP))
     assert main(["train", "--out", str(tmp_path), *ARGS]) == 0
     assert losses(tmp_path) == losses(reference) and sorted(losses(tmp_path)) == [1, 2, 3]  # bit-identical
     ours, theirs = (load_file(o / step_dir_name(STEPS) / TRAINABLE) for o in (tmp_path, reference))

@@ -94,8 +94,9 @@ def _hf_folder(path: Path, model_types: tuple[str, ...], what: str, fetch: str) 
     return config
 
 
-def load_pretrained_parts(config: MIMOConfig, paths: PaperPaths, hints: FetchHints) -> tuple:
-    """(config with the folders' sizes, tokenizer, CLIP, Llama, SAM), loaded from local checkpoints."""
+def load_pretrained_parts(config: MIMOConfig, paths: PaperPaths, hints: FetchHints, same_vision: bool) -> tuple:
+    """(config with the folders' sizes, tokenizer, CLIP, Llama, SAM), loaded from local checkpoints;
+    `same_vision`: the CLIP folder must hold the preset's vision tower (else the config takes the folder's)."""
     name = config.preset
     _hf_folder(paths.clip_dir, ("clip", "clip_vision_model"), f"{name} preset: CLIP vision tower", hints.clip)
     _hf_folder(paths.llm_dir, ("llama",), f"{name} preset: language model (Llama)", hints.llm)
@@ -111,29 +112,35 @@ def load_pretrained_parts(config: MIMOConfig, paths: PaperPaths, hints: FetchHin
     except (OSError, ValueError) as err:
         raise CheckpointError(
             f"{name} preset: the CLIP or Llama folder ({paths.clip_dir}, {paths.llm_dir}) cannot be loaded "
-            f"({str(err).splitlines()[0]}). {hints.clip if name == 'paper' else NANO_HINT}"
+            f"({str(err).splitlines()[0]}). {hints.clip}"
         ) from err
     add_special_tokens(tokenizer)
     llm.resize_token_embeddings(len(tokenizer))
     sam = build_sam(config.segmenter)
     load_sam_state(sam, paths.sam_checkpoint, hints.sam)
     vision = VisionConfig.from_hf(clip.config, config.vision.select_layer, config.vision.merge)
-    if name != "paper" and vision != config.vision:
+    if same_vision and vision != config.vision:
         raise CheckpointError(f"{name} preset: the CLIP foundation in {paths.clip_dir} is a {vision}, but the preset "
                               f"needs a {config.vision}. {NANO_HINT}")
     config = replace(config, vision=vision, llm=LLMConfig.from_hf(llm.config))
     return config, tokenizer, clip, llm, sam
 
 
-def load_paper_parts(config: MIMOConfig, paths: PaperPaths) -> tuple:
-    """(config with the folders' sizes, tokenizer, CLIP, Llama, SAM) of the paper preset."""
-    return load_pretrained_parts(config, paths, paper_hints(paths))
+def load_paper_parts(config: MIMOConfig, paths: PaperPaths | None = None) -> tuple:
+    """(config with the folders' sizes, tokenizer, CLIP, Llama, SAM) of the paper preset, from `paths` or
+    $MIMO_CHECKPOINTS."""
+    paths = paths or PaperPaths.from_env()
+    return load_pretrained_parts(config, paths, paper_hints(paths), same_vision=False)
 
 
 def load_nano_parts(config: MIMOConfig, paths: PaperPaths | None = None) -> tuple:
     """(config, tokenizer, CLIP, Llama, SAM) of the nano preset, from the nano foundations."""
     paths = paths or PaperPaths.nano()
-    return load_pretrained_parts(config, paths, FetchHints(NANO_HINT, NANO_HINT, NANO_HINT))
+    return load_pretrained_parts(config, paths, FetchHints(NANO_HINT, NANO_HINT, NANO_HINT), same_vision=True)
+
+
+LOADERS = {"foundations": load_nano_parts, "checkpoints": load_paper_parts}
+"""A `Preset.weights` -> the function loading (config, tokenizer, CLIP, Llama, SAM) from `paths`."""
 
 
 def build_mimo(
@@ -152,12 +159,15 @@ def build_mimo(
     """
     if preset not in PRESETS:
         raise MimoError(f"model preset {preset!r}: unknown; choose one of {sorted(PRESETS)}.")
-    if from_scratch and preset != "nano":
-        raise MimoError(f"from_scratch: only the nano preset has foundations to leave out, not {preset!r}.")
-    config = PRESETS[preset]()
+    if from_scratch and PRESETS[preset].weights != "foundations":
+        on_foundations = sorted(name for name, p in PRESETS.items() if p.weights == "foundations")
+        raise MimoError(f"from_scratch: only a preset on the nano foundations ({', '.join(on_foundations)}) has "
+                        f"foundations to leave out, not {preset!r}.")
+    config = PRESETS[preset].config()
     config = (scratch_config(config) if from_scratch else config).with_overrides(**overrides)
-    tokenizer = None  # paper: Vicuna's, from its folder
-    if preset != "paper":
+    weights = "random" if from_scratch else PRESETS[preset].weights
+    tokenizer = None  # "checkpoints": the LLM folder's own (paper: Vicuna's)
+    if weights != "checkpoints":
         tokenizer = load_tokenizer()
         config = replace(config, llm=replace(config.llm, vocab_size=len(tokenizer)))
     if torch.device(device).type == "meta":
@@ -165,9 +175,8 @@ def build_mimo(
         sam = build_sam(config.segmenter).to("meta") if config.segmenter.encoder == "tiny_vit" else None
         with torch.device("meta"):
             return MIMO(config, tokenizer, sam=sam)
-    if preset == "paper" or (preset == "nano" and not from_scratch):
-        load = load_paper_parts if preset == "paper" else load_nano_parts
-        config, tokenizer, clip, llm, sam = load(config, paths or (PaperPaths.from_env() if preset == "paper" else None))
+    if weights in LOADERS:
+        config, tokenizer, clip, llm, sam = LOADERS[weights](config, paths)
         return MIMO(config, tokenizer, clip=clip, llm=llm, sam=sam).to(device)
     sam = load_lite_medsam(config.segmenter) if config.segmenter.encoder == "tiny_vit" else None
     return MIMO(config, tokenizer, sam=sam).to(device)

@@ -1,10 +1,12 @@
 """Configuration dataclasses: one per part, one `MIMOConfig` per preset.
 
-A preset is a function returning a fresh `MIMOConfig` (see `PRESETS`); every
-size the model needs lives here, so the same code builds nano and the paper.
+A preset is a `Preset` in `PRESETS`: a function returning a fresh `MIMOConfig` and where its pretrained
+weights come from; every size the model needs lives here, so the same code builds nano and the paper.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Literal
 
 from transformers import CLIPVisionConfig, LlamaConfig
 
@@ -381,5 +383,26 @@ def paper_config() -> MIMOConfig:
     )
 
 
-PRESETS = {"nano": nano_config, "lite": lite_config, "paper": paper_config}
-"""Preset name -> function returning a fresh `MIMOConfig`."""
+Weights = Literal["foundations", "random", "checkpoints"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model preset: `config()` builds a fresh `MIMOConfig`; `weights` says where its pretrained parts come from.
+
+    "foundations": CLIP, Llama and SAM from the nano foundations (data/foundations), which `from_scratch=True`
+    leaves out; "random": CLIP and Llama random with the nano tokenizer, SAM as its `SegmenterConfig` says
+    (LiteMedSAM's weights for a TinyViT encoder); "checkpoints": CLIP, Llama with its own tokenizer, and SAM
+    from `PaperPaths` or $MIMO_CHECKPOINTS.
+    """
+
+    config: Callable[[], MIMOConfig]
+    weights: Weights
+
+
+PRESETS: dict[str, Preset] = {
+    "nano": Preset(nano_config, "foundations"),
+    "lite": Preset(lite_config, "random"),
+    "paper": Preset(paper_config, "checkpoints"),
+}
+"""Preset name -> `Preset`; `build_mimo(name)` builds it."""

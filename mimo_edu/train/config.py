@@ -1,10 +1,11 @@
-"""Training configuration: one dataclass, one preset per model size.
+"""Training configuration: one dataclass, one preset (a function returning a fresh config) per model size.
 
 `nano` trains the MIMO stage on the nano foundations on a 2-core laptop CPU in minutes;
 `paper` is the configuration the MIMO paper reports (4x A800 80 GB, bf16,
 LoRA, Adam lr 3e-4, global batch 40). README.md shows its launch.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal
 
@@ -75,18 +76,21 @@ class TrainConfig:
             raise MimoError(f"TrainConfig.schedule {self.schedule!r}: choose one of {SCHEDULES}.")
 
 
-PRESETS: dict[str, TrainConfig] = {
-    # The MIMO stage on the nano foundations: 1300 steps x 8 samples (2 per image, each image encoded once),
-    # about 0.3 s a step on 2 CPU cores, within the 10-minute budget from start to checkpoint
-    # (benchmarks/bench_nano_targets.py measures it). lr 1e-3: with 3e-3 the from-scratch recipe plateaued at
-    # a 3x higher answer loss over its first 220 steps. Cosine decay to 0.1 x lr [course choice]: the nano
-    # recipe was tuned, and its numbers measured, with it.
-    "nano": TrainConfig(max_steps=1300, same_image=2, eval_every=260, eval_samples=24, ckpt_every=260),
-    # The MIMO paper: 4 GPUs x batch 10 x accum 1 = global batch 40, Adam lr 3e-4, bf16,
-    # LoRA (set by the model preset). LISA's, which MIMO builds on [inferred: MIMO's are not published]:
-    # 100 warmup steps then linear decay to 0 (WarmupDecayLR), betas (0.9, 0.95), clipping at 1.0.
-    # max_steps is one pass over MIMOSeg's ~895K samples [inferred: not published].
-    "paper": TrainConfig(
+def nano_training() -> TrainConfig:
+    """The MIMO stage on the nano foundations: 1300 steps x 8 samples (2 per image, each image encoded once),
+    about 0.3 s a step on 2 CPU cores, within the 10-minute budget from start to checkpoint
+    (benchmarks/bench_nano_targets.py measures it). lr 1e-3: with 3e-3 the from-scratch recipe plateaued at
+    a 3x higher answer loss over its first 220 steps. Cosine decay to 0.1 x lr [course choice]: the nano
+    recipe was tuned, and its numbers measured, with it."""
+    return TrainConfig(max_steps=1300, same_image=2, eval_every=260, eval_samples=24, ckpt_every=260)
+
+
+def paper_training() -> TrainConfig:
+    """The MIMO paper: 4 GPUs x batch 10 x accum 1 = global batch 40, Adam lr 3e-4, bf16, LoRA (set by the
+    model preset). LISA's, which MIMO builds on [inferred: MIMO's are not published]: 100 warmup steps then
+    linear decay to 0 (WarmupDecayLR), betas (0.9, 0.95), clipping at 1.0. max_steps is one pass over
+    MIMOSeg's ~895K samples [inferred: not published]."""
+    return TrainConfig(
         model_preset="paper",
         lr=3e-4,
         min_lr_ratio=0.0,
@@ -102,12 +106,15 @@ PRESETS: dict[str, TrainConfig] = {
         eval_samples=512,
         ckpt_every=500,
         strategy="fsdp",
-    ),
-}
+    )
+
+
+PRESETS: dict[str, Callable[[], TrainConfig]] = {"nano": nano_training, "paper": paper_training}
+"""Preset name -> function returning a fresh `TrainConfig` (its own `model_overrides` dict on every call)."""
 
 
 def get_preset(name: str, **overrides) -> TrainConfig:
-    """The preset `name` with some fields replaced, e.g. get_preset("nano", max_steps=20)."""
+    """A fresh copy of the preset `name` with some fields replaced, e.g. get_preset("nano", max_steps=20)."""
     if name not in PRESETS:
         raise MimoError(f"training preset {name!r} does not exist; choose one of {sorted(PRESETS)}.")
-    return replace(PRESETS[name], **overrides)
+    return replace(PRESETS[name](), **overrides)
