@@ -9,7 +9,7 @@ import gc
 import json
 from pathlib import Path
 
-from mimo_edu.figures_train import TASKS
+from mimo_edu.data.schema import TASKS
 
 
 def model_report(checkpoint: str | Path | None = None, num_test: int = 40) -> tuple[dict, str]:

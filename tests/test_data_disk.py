@@ -189,10 +189,12 @@ def test_drawing_helpers(samples):
 
     import matplotlib.pyplot as plt
 
+    from mimo_edu.figures.data import show_prompt
+
     fig, ax = plt.subplots()
     for kind in ("point", "box", "scribble"):
         prompt = next(s.visual_prompts[0] for s in samples if s.visual_prompts and s.visual_prompts[0].kind == kind)
-        assert draw_prompt(ax, prompt) is ax
+        assert show_prompt(ax, prompt) is ax
     assert ax.patches and ax.lines and ax.collections
     plt.close(fig)
 

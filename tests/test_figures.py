@@ -7,7 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from mimo_edu.figures import DATA_FLOW_PARTS, box_kinds, draw_data_flow, smallest_text_pt  # noqa: E402
+from mimo_edu.figures import smallest_text_pt  # noqa: E402
+from mimo_edu.figures.welcome import DATA_FLOW_PARTS, box_kinds, draw_data_flow  # noqa: E402
 
 
 def _kind(total: int, trainable: int) -> str:
@@ -80,7 +81,7 @@ def samples():
 
 
 def test_heat_map_has_a_colorbar_and_the_n_of_each_cell(samples):
-    from mimo_edu.figures_train import modality_task_counts, modality_task_grid, plot_modality_task_grid
+    from mimo_edu.figures.evaluation import modality_task_counts, modality_task_grid, plot_modality_task_grid
 
     scores = [{"modality": s.modality, "task": s.task, "exact": 1.0, "dice": 0.5} for s in samples]
     grid, modalities = modality_task_grid(scores, "dice")
@@ -96,7 +97,8 @@ def test_heat_map_has_a_colorbar_and_the_n_of_each_cell(samples):
 
 
 def test_validation_curves_state_the_samples_per_task():
-    from mimo_edu.figures_train import TASKS, plot_val_metrics, samples_per_task
+    from mimo_edu.data.schema import TASKS
+    from mimo_edu.figures.training import plot_val_metrics, samples_per_task
 
     assert samples_per_task(24) == dict.fromkeys(TASKS, 6)
     assert samples_per_task(6) == {"seg": 2, "perception": 2, "qa_seg": 1, "prompt_qa": 1}
@@ -111,7 +113,7 @@ def test_validation_curves_state_the_samples_per_task():
 
 
 def test_galleries_draw_the_truth_beside_the_answer_and_grade_it(samples, monkeypatch):
-    import mimo_edu.figures_train as ft
+    import mimo_edu.figures.evaluation as ft
 
     monkeypatch.setattr(ft.plt, "show", lambda: None)
     scores = [{"index": i} for i in range(3)]
@@ -128,7 +130,8 @@ def test_galleries_draw_the_truth_beside_the_answer_and_grade_it(samples, monkey
 
 
 def test_ablation_bars_state_n():
-    from mimo_edu.figures_train import TASKS, plot_ablations
+    from mimo_edu.data.schema import TASKS
+    from mimo_edu.figures.evaluation import plot_ablations
 
     report = {"num_samples": 40, "per_task": {t: {"n": 10, "answer_acc": 0.5, "answer_acc_ci95": [0.2, 0.8]} for t in TASKS}}
     fig, ax = plt.subplots(figsize=(10, 3.6))
@@ -143,7 +146,7 @@ def test_aligner_attention_of_a_model_fresh_or_trained():
     import numpy as np
 
     from mimo_edu.data import generate_sample, prompt_from_mask, split_seed
-    from mimo_edu.figures_model import plot_attention_heads, plot_question_attention, question_attention
+    from mimo_edu.figures.model import plot_attention_heads, plot_question_attention, question_attention
     from mimo_edu.model import build_mimo
 
     model = build_mimo("nano").eval()
@@ -170,7 +173,7 @@ def test_trace_forward_runs_the_model_own_stages():
     import torch
 
     from mimo_edu.data import collate, generate_samples, split_seed
-    from mimo_edu.figures_model import trace_forward
+    from mimo_edu.figures.model import trace_forward
     from mimo_edu.model import build_mimo
 
     torch.manual_seed(0)
@@ -185,3 +188,33 @@ def test_trace_forward_runs_the_model_own_stages():
     masks = trace["mask logits of sample 0 (K_0, S, S)"]  # decoded alone, not batched with sample 1's: float noise
     torch.testing.assert_close(masks, out.pred_masks[0], atol=1e-4, rtol=1e-4)
     assert trace["<region> tokens (P * T, H)"].shape[0] == model.config.tokens_per_prompt * len(batch["visual_prompts"][1])
+
+
+# ---- matplotlib only in mimo_edu/figures -----------------------------------------------------------------------
+
+
+def test_only_the_figures_package_imports_matplotlib():
+    import ast
+    from pathlib import Path
+
+    import mimo_edu
+
+    root = Path(mimo_edu.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.parent == root / "figures":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):  # module level or inside a function: both count
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "matplotlib"]
+    assert not offenders, offenders
+
+
+def test_the_estimates_load_without_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, mimo_edu.scaling, mimo_edu.recap, mimo_edu.data; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

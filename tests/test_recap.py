@@ -2,7 +2,7 @@
 
 import json
 
-from mimo_edu.figures_train import TASKS
+from mimo_edu.data.schema import TASKS
 from mimo_edu.recap import model_report, results_table, setting_rows, setting_table, training_seconds
 
 

@@ -1,7 +1,8 @@
-"""Drawing masks and visual prompts, onto a NumPy image or a matplotlib Axes.
+"""Masks and visual prompts painted into a NumPy image (no matplotlib: `mimo_edu.figures` draws on Axes).
 
 Colours follow the segment-anything notebooks: positive points green, negative
-points red, boxes green; scribbles are yellow.
+points red, boxes green; scribbles are yellow. The CLI's overlay.png and the App's
+view use these; `mimo_edu.figures.data.show_prompt` draws the same colours on an Axes.
 """
 
 import numpy as np
@@ -26,7 +27,12 @@ def overlay_masks(image: np.ndarray, masks: np.ndarray, alpha: float = 0.5) -> n
     return out.round().astype(np.uint8)
 
 
-def _draw_on_array(image: np.ndarray, prompt: VisualPrompt) -> np.ndarray:
+def draw_prompt(image: np.ndarray, prompt: VisualPrompt) -> np.ndarray:
+    """A new (H, W, 3) uint8 image: `image` with the visual prompt painted in.
+
+    `mimo_edu.figures.data.show_prompt` draws a prompt on a matplotlib Axes instead.
+    """
+    validate_prompt(prompt, *image.shape[:2])
     h, w = image.shape[:2]
     out = image.copy()
     if prompt.kind == "box":
@@ -40,32 +46,3 @@ def _draw_on_array(image: np.ndarray, prompt: VisualPrompt) -> np.ndarray:
             out[stroke(h, w, point[None].astype(np.float32), 5.0)] = GREEN if label == 1 else RED
     return out
 
-
-def _draw_on_axes(ax, prompt: VisualPrompt):
-    from matplotlib.patches import Rectangle
-
-    if prompt.kind == "box":
-        x0, y0, x1, y1 = np.asarray(prompt.box).tolist()
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, edgecolor="lime", facecolor="none", linewidth=2))
-    elif prompt.kind == "scribble":
-        pts = np.asarray(prompt.points)
-        ax.plot(pts[:, 0], pts[:, 1], color="yellow", linewidth=prompt.width, solid_capstyle="round")
-    else:
-        pts, labels = np.asarray(prompt.points), np.asarray(prompt.labels)
-        for label, colour in ((1, "lime"), (0, "red")):
-            sel = pts[labels == label]
-            ax.scatter(sel[:, 0], sel[:, 1], color=colour, marker="*", s=200, edgecolor="white", linewidth=1.0)
-    return ax
-
-
-def draw_prompt(target, prompt: VisualPrompt):
-    """Draw a visual prompt.
-
-    target: an (H, W, 3) uint8 image, returned as a new image with the prompt
-    painted in, or a matplotlib Axes (showing the image in pixel coordinates),
-    drawn on and returned.
-    """
-    if isinstance(target, np.ndarray):
-        validate_prompt(prompt, *target.shape[:2])
-        return _draw_on_array(target, prompt)
-    return _draw_on_axes(target, prompt)

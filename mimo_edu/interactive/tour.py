@@ -40,7 +40,7 @@ class TourStop:
         return self.named and self.dice >= MIN_DICE
 
     def truth(self) -> Sample:
-        """The stop as a perception sample, for `figures_train.show_graded`."""
+        """The stop as a perception sample, for `mimo_edu.figures.evaluation.show_graded`."""
         s = self.sample
         return Sample(s.id, s.image, s.modality, "perception", TOUR_QUESTION, f"The <p>{self.structure}</p> [SEG].",
                       s.masks[:1], [self.prompt], [self.structure])

@@ -1,4 +1,4 @@
-"""Figures and small traces for notebooks 01, 03 and 04: samples, scenes, token layouts, prompt pooling, the aligner.
+"""Figures and small traces for notebooks 03 and 04: token layouts, forward traces, prompt pooling, the aligner.
 
 Each helper keeps a notebook cell short; none changes the model. The traces
 call the model's public stages (`MIMO.to_frame`, `visual_tokens`, `embed_inputs`,
@@ -13,57 +13,10 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
-from mimo_edu.data.scenes import MODALITY_NAMES, Scene
-from mimo_edu.data.schema import Sample, VisualPrompt
+from mimo_edu.data.schema import VisualPrompt
 
 if TYPE_CHECKING:  # the model (transformers, peft) loads only where a notebook builds one
     from mimo_edu.model.mimo import MIMO
-
-TASK_TITLES = {
-    "seg": "1 · language-guided segmentation",
-    "perception": "2 · visual-prompt perception",
-    "qa_seg": "3 · QA with segmentation",
-    "prompt_qa": "4 · visual-prompt-assisted QA",
-}
-
-
-def _colour(k: int) -> np.ndarray:
-    return PALETTE[k % len(PALETTE)] / 255.0
-
-
-def _wrap(text: str, width: int = 34) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width))
-
-
-def show_sample(ax, sample: Sample, title: str | None = None) -> None:
-    """Image with its masks (one colour per grounded term) and prompts; question and answer underneath."""
-    ax.imshow(overlay_masks(sample.image, sample.masks))
-    for prompt in sample.visual_prompts:
-        draw_prompt(ax, prompt)
-    ax.set_title(title or TASK_TITLES.get(sample.task, sample.task), fontsize=10)
-    ax.set_xlabel(f"Q: {_wrap(sample.question, 30)}\nA: {_wrap(sample.answer, 30)}", fontsize=9, loc="left")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    handles = [Patch(color=_colour(k), label=term) for k, term in enumerate(sample.terms)]
-    if handles:
-        ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.8)
-
-
-def show_scene(ax, scene: Scene, title: str | None = None) -> None:
-    """Every structure of a rendered scene, one colour per class, with a legend."""
-    names = list(dict.fromkeys(inst.name for inst in scene.instances))
-    masks = np.stack([np.logical_or.reduce([i.mask for i in scene.of(n)]) for n in names])
-    ax.imshow(overlay_masks(scene.image, masks, alpha=0.45))
-    ax.set_title(title or MODALITY_NAMES.get(scene.modality, scene.modality), fontsize=10)
-    ax.axis("off")
-    handles = [Patch(color=_colour(k), label=n) for k, n in enumerate(names)]
-    # a figure legend under the axes: drawn after every axes, so the next row never hides it
-    ax.figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), bbox_transform=ax.transAxes,
-                     ncol=2, fontsize=9, frameon=False, handlelength=1.2, columnspacing=1.0)
-
 
 # ---- the token layout -----------------------------------------------------------------------
 

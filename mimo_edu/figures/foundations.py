@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt
 
-from mimo_edu.data.draw import PALETTE, draw_prompt, overlay_masks
+from mimo_edu.data.draw import overlay_masks
 from mimo_edu.data.scenes import MODALITY_NAMES, Scene
 from mimo_edu.data.schema import VisualPrompt
 from mimo_edu.eval.metrics import dice
+from mimo_edu.figures.data import colour, show_prompt
 from mimo_edu.foundations.data import STRUCTURE_NAMES, image_tensor
 
 if TYPE_CHECKING:  # transformers and segment-anything load only where a notebook loads a foundation
@@ -22,10 +23,6 @@ if TYPE_CHECKING:  # transformers and segment-anything load only where a noteboo
 
 WRONG = "#d62728"
 PROMPT_TITLES = {"box": "box", "point": "one positive point", "scribble": "scribble"}
-
-
-def _colour(k: int) -> np.ndarray:
-    return PALETTE[k % len(PALETTE)] / 255.0
 
 
 def _inside(mask: np.ndarray) -> tuple[int, int]:
@@ -57,11 +54,11 @@ def show_region_names(ax, scene: Scene, predicted: list[str]) -> int:
     ax.imshow(scene.image)
     wrong = 0
     for k, (inst, name) in enumerate(zip(scene.instances, predicted, strict=True)):
-        colour = _colour(k)
-        ax.contour(inst.mask, levels=[0.5], colors=[colour], linewidths=1.6)
+        rgb = colour(k)
+        ax.contour(inst.mask, levels=[0.5], colors=[rgb], linewidths=1.6)
         x, y = _inside(inst.mask)
         ax.text(x, y, str(k + 1), ha="center", va="center", fontsize=9, fontweight="bold", color="k",
-                bbox={"boxstyle": "circle,pad=0.15", "facecolor": colour, "edgecolor": "white", "linewidth": 0.8})
+                bbox={"boxstyle": "circle,pad=0.15", "facecolor": rgb, "edgecolor": "white", "linewidth": 0.8})
         ok = name == inst.name
         wrong += not ok
         line = f"{k + 1}. {inst.name} ✓" if ok else f"{k + 1}. {inst.name} → {name} ✗"
@@ -95,7 +92,7 @@ def show_prompt_masks(axes, scene: Scene, index: int, masks: dict[str, tuple[Vis
     for ax, (kind, (prompt, mask)) in zip(axes[1:], masks.items(), strict=True):
         ax.imshow(overlay_masks(scene.image, mask[None]))
         ax.contour(truth, levels=[0.5], colors="white", linewidths=0.8, linestyles="dashed")
-        draw_prompt(ax, prompt)
+        show_prompt(ax, prompt)
         ax.set_title(f"{PROMPT_TITLES[kind]}: Dice {dice(mask, truth):.2f}", fontsize=10)
     for ax in axes:
         ax.set_xlim(-0.5, truth.shape[1] - 0.5)

@@ -1,4 +1,4 @@
-"""Course-wide figures that are not tied to one stage (stage figures live beside their code)."""
+"""The figure of notebook 00: MIMO's data flow, boxes coloured by what the MIMO stage trains."""
 
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
@@ -93,15 +93,3 @@ def draw_data_flow(ax: plt.Axes | None = None) -> plt.Axes:
     ax.axis("off")
     ax.set_title("MIMO: visual-referring input, pixel-grounded output", fontsize=11)
     return ax
-
-
-def smallest_text_pt(fig: plt.Figure, width_px: int = 1000) -> float:
-    """The smallest font size (pt) of any visible text in `fig` once the figure is shown `width_px` wide.
-
-    A figure `w` inches wide is drawn at `w * dpi` pixels; shown `width_px` wide, its text scales by
-    `width_px / (w * dpi)`. The course asks for at least 9 pt at 1000 px (a notebook column).
-    """
-    fig.canvas.draw()  # lay out legends, tick labels and titles
-    scale = width_px / (fig.get_figwidth() * fig.dpi)
-    sizes = [t.get_fontsize() for t in fig.findobj(plt.Text) if t.get_visible() and t.get_text().strip()]
-    return min(sizes) * min(scale, 1.0) if sizes else float("inf")
