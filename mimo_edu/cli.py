@@ -19,7 +19,7 @@ MODEL_PRESETS = ("lite", "nano", "paper")  # mimo_edu.model.config.PRESETS
 TRAIN_PRESETS = ("nano", "paper")  # mimo_edu.train.config.PRESETS
 SPLITS = ("train", "val", "test")  # mimo_edu.data.synth.SPLITS
 FOUNDATIONS = ("clip", "sam", "llm")  # mimo_edu.foundations.paths.KINDS
-FOUNDATION_EVAL_NUM = {"clip": 200, "sam": 100, "llm": 1000}  # mimo_edu.foundations.cli.DEFAULT_NUM
+FOUNDATION_EVAL_NUM = {"clip": 200, "sam": 100, "llm": 1000}  # images or texts `foundation-eval` scores by default (report.json)
 GPUS = ("A800", "H100", "H200")  # mimo_edu.scaling.GPUS
 
 
