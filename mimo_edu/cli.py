@@ -14,7 +14,7 @@ from collections.abc import Callable
 from mimo_edu.errors import MimoError
 
 # The names argparse offers as choices, repeated here so that --help imports nothing heavy;
-# tests/test_cli.py checks each against the registry it repeats.
+# tests/course/test_cli.py checks each against the registry it repeats.
 MODEL_PRESETS = ("lite", "nano", "paper")  # mimo_edu.model.config.PRESETS
 TRAIN_PRESETS = ("nano", "paper")  # mimo_edu.train.config.PRESETS
 SPLITS = ("train", "val", "test")  # mimo_edu.data.synth.SPLITS

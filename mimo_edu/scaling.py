@@ -15,7 +15,7 @@ The pieces also work alone, for what-ifs the configs do not express:
 
 Every number here is an ESTIMATE from the formulas below. The formulas are written out in each
 function's docstring so that a learner can redo them by hand; the assumptions they rest on are
-fields of `Setup` with their defaults stated. tests/test_scaling.py checks the memory estimate
+fields of `Setup` with their defaults stated. tests/model/test_scaling.py checks the memory estimate
 against the peak measured in a training step of the paper's code path at reduced width, and
 `benchmarks/paper_gpu_smoke.py` measures the full-size model on a GPU.
 
@@ -338,7 +338,7 @@ def estimate_memory(counts: ParamCounts, shape: ModelShape, setup: Setup) -> Mem
     decoder with its losses; the frozen encoders keep nothing, and their transient peak
     (`sam_encoder_transient_bytes` for `sam_chunk` images at a time, or CLIP's) is added on top.
     Simple upper bound: everything is added, although gradients grow as activations are freed and
-    `MIMO.forward` runs SAM's encoder before the LLM (tests/test_scaling.py measures how close it is).
+    `MIMO.forward` runs SAM's encoder before the LLM (tests/model/test_scaling.py measures how close it is).
     """
     s, b, n = sequence_length(shape, setup), setup.per_gpu_batch, setup.num_gpus
     trainable = counts.trainable()

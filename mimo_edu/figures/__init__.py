@@ -10,7 +10,7 @@
 
 Each helper keeps a notebook cell short and changes nothing it draws. Every figure keeps its text at
 9 pt or more when shown 1000 px wide (a notebook column): `smallest_text_pt` measures it, and
-tests/test_figures.py checks it.
+tests/figures/test_figures.py checks it.
 """
 
 import matplotlib.pyplot as plt

@@ -13,7 +13,7 @@ KINDS = {
 }
 # (key, label, x, y, kind): the boxes of MIMO's data flow on a 12.5 x 7 canvas. The kinds follow what the
 # nano model trains (MIMOConfig.trainable, MIMO.parameter_counts); the paper freezes and trains the same
-# parts. tests/test_figures.py checks the kinds against nano's parameter counts through DATA_FLOW_PARTS.
+# parts. tests/figures/test_figures.py checks the kinds against nano's parameter counts through DATA_FLOW_PARTS.
 _BOXES = (
     ("image", "image", 0.9, 6.2, "input"),
     ("question", "question", 0.9, 4.7, "input"),

@@ -2,7 +2,7 @@
 
 MIMO's code is not released and its method section is only partly public, so many choices are inferences.
 `provenance_table()` renders them as one markdown table, built from the configs so its numbers cannot drift;
-README.md and notebook 03 show it word for word (tests/test_prose.py checks both).
+README.md and notebook 03 show it word for word (tests/course/test_prose.py checks both).
 """
 
 from mimo_edu.data.schema import MODALITIES, TASKS

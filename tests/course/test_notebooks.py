@@ -10,7 +10,7 @@ import pytest
 from mimo_edu.course import NBVAL_MARK, find_notebooks, run_notebook, summary
 from mimo_edu.exercises import EXERCISES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = find_notebooks(ROOT / "notebooks")
 IDS = [p.stem for p in NOTEBOOKS]
 WITH_EXERCISES = [p for p in NOTEBOOKS if any(e.notebook == p.stem[:2] for e in EXERCISES.values())]

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
+from hostile import Exploit
 from safetensors.torch import load_file
-from test_reliability_inputs import Exploit, toy_trainer
+from test_checkpoint_checks import toy_trainer
 from torch.nn.parallel import DistributedDataParallel
 
 from mimo_edu.cli import main

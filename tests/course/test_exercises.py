@@ -16,7 +16,7 @@ from mimo_edu.exercises.quiz import LETTERS, quiz_markdown
 from mimo_edu.exercises.registry import ID_PATTERN
 from mimo_edu.solutions import SOLUTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {p.stem[:2]: p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
 IDS = sorted(EXERCISES)
 WRITTEN = sorted(set(EXERCISES) - set(QUESTIONS))  # exercises answered with a function; QUESTIONS with a letter

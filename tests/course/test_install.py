@@ -16,7 +16,7 @@ import pytest
 from mimo_edu import shipped
 from mimo_edu.train import course_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_NOTEBOOKS = ("05_training", "06_evaluation", "07_interactive")  # they load the shipped nano model
 
 

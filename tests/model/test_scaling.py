@@ -48,7 +48,7 @@ from mimo_edu.train.cli import train_config
 from mimo_edu.train.config import get_preset
 from mimo_edu.train.trainer import Trainer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A toy model small enough to redo every number by hand (see the comments in the tests).
 TOY_COUNTS = ParamCounts({
