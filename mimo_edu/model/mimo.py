@@ -416,7 +416,7 @@ class MIMO(nn.Module):
             pred = self.decode_masks(
                 image_embeddings.to(self.device, sparse.dtype), sparse, [prompts[i] for i in image_index.tolist()],
                 c.image_size, image_index,
-            ).float()  # (K, S, S)
+            )  # (K, S, S), fp32
             target = torch.cat([t.to(self.device) for t in batch["masks"]]).float()  # (K, H, W)
             fh, fw = self.frame_size(height, width)  # the image's part of the frame; the rest is padding
             if target.shape[-2:] != (fh, fw):
@@ -486,7 +486,7 @@ class MIMO(nn.Module):
             mask_logits = self.decode_masks(
                 image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]] * len(sparse), self.config.image_size
             )
-            mask_logits = self.frame_to_image(mask_logits.float(), height, width)  # (K, H, W)
+            mask_logits = self.frame_to_image(mask_logits, height, width)  # (K, H, W)
             probs = mask_logits.sigmoid().cpu().numpy()
         return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
 
