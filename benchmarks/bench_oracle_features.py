@@ -31,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mimo_edu.data.synth as synth  # noqa: E402
 from mimo_edu.data import MIMOSegSynth, collate, split_seed  # noqa: E402
 from mimo_edu.data.scenes import STRUCTURES  # noqa: E402
+from mimo_edu.foundations.clip import patch_coverage  # noqa: E402
 from mimo_edu.model import vision  # noqa: E402
+from mimo_edu.model.config import nano_config  # noqa: E402
 
 LESIONS = sorted({s.name for specs in STRUCTURES.values() for s in specs if s.lesion})
-PATCH = 8
+GRID = nano_config().vision.grid  # patches per side of the nano vision tower
 MAPS: dict[str, torch.Tensor] = {}  # image bytes digest -> (N, 2 * len(LESIONS)) lesion maps
 
 
@@ -44,17 +46,16 @@ def digest(image: np.ndarray) -> str:
 
 def lesion_maps(scene) -> torch.Tensor:
     """(N, 2L): per patch, 1 where a lesion of class l has its centroid, and the fraction class l covers."""
-    g = scene.image.shape[0] // PATCH
-    maps = np.zeros((g, g, 2 * len(LESIONS)), np.float32)
+    cell = scene.image.shape[0] // GRID
+    maps = np.zeros((GRID * GRID, 2 * len(LESIONS)), np.float32)
     for inst in scene.instances:
         if inst.name not in LESIONS:
             continue
         c = LESIONS.index(inst.name)
         ys, xs = np.nonzero(inst.mask)
-        maps[int(ys.mean()) // PATCH, int(xs.mean()) // PATCH, c] = 1.0
-        cover = inst.mask.reshape(g, PATCH, g, PATCH).mean((1, 3))
-        maps[..., len(LESIONS) + c] = np.maximum(maps[..., len(LESIONS) + c], cover)
-    return torch.from_numpy(maps.reshape(g * g, -1))
+        maps[int(ys.mean()) // cell * GRID + int(xs.mean()) // cell, c] = 1.0
+        maps[:, len(LESIONS) + c] = np.maximum(maps[:, len(LESIONS) + c], patch_coverage(inst.mask, GRID))
+    return torch.from_numpy(maps)
 
 
 def install_oracle(strength: float) -> None:
@@ -157,11 +158,11 @@ def main() -> None:
     ap.add_argument("--out", default="build/bench-oracle")
     ap.add_argument("--json", default="", help="also write the result here")
     args = ap.parse_args()
+    if args.mode == "rule" and args.no_oracle:
+        ap.error("--mode rule reads the oracle's maps; leave out --no-oracle")
     if not args.no_oracle:
         install_oracle(args.strength)
     steps = args.steps or (600 if args.mode == "loop" else 1300)
-    if args.mode == "rule" and args.no_oracle:
-        ap.error("--mode rule reads the oracle's maps; leave out --no-oracle")
     if args.mode == "rule":
         result = rule()
     elif args.mode == "loop":
