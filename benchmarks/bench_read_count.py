@@ -9,12 +9,12 @@ the whole nano-LLM (no LoRA) train on one question per (scene, lesion class, hos
 
 with cross-entropy over those four tokens only (3 stands for "3 or more"); AdamW lr 1e-3, 100 warmup
 steps, cosine to 0.1 x lr, batch 32. Every `--every` steps it prints the count and presence accuracy on
-the same questions about 500 test-split scenes (a third of the pairs have no lesion).
+the same questions about 500 test-split scenes (0.38 of them have no lesion).
 
-    python benchmarks/bench_read_count.py --steps 3000 --out benchmarks/results/read_count.json
+    python benchmarks/bench_read_count.py --steps 1500 --out benchmarks/results/read_count_plain.json
+    python benchmarks/bench_read_count.py --steps 1500 --oracle 3 --out benchmarks/results/read_count_oracle3.json
+    python benchmarks/bench_read_count.py --steps 1000 --objects --out benchmarks/results/read_count_objects.json
     python benchmarks/bench_read_count.py --clip runs/clip/step-0000400/model   # another nano-CLIP
-    python benchmarks/bench_read_count.py --oracle 3   # ground-truth lesion maps added to the patch tokens
-    python benchmarks/bench_read_count.py --objects    # one token per true instance instead of the 16
 
 `--oracle S` adds `bench_oracle_features.lesion_maps` (per lesion class a flag at each lesion's centroid
 patch and the area it covers per patch) times S to the first channels of every patch token, as that
