@@ -82,7 +82,7 @@ def questions(model, stream: int, num: int, oracle: float = 0.0, objects: bool =
                 if modality == s.modality:
                     scenes.append(start + k)
                     pairs.append(p)
-                    counts.append(min(3, sum(i.name == name and i.host == host for i in s.instances)))
+                    counts.append(min(3, sum(i.host == host for i in s.of(name))))  # as data.tasks._qa_seg counts
     return torch.cat(feats), torch.tensor(scenes), torch.tensor(pairs), torch.tensor(counts)
 
 
