@@ -9,7 +9,8 @@
    never draws; N = 400 gives 100 samples per task), each number with its 95 % interval;
 3. the same evaluation with the visual prompts dropped (`--no-prompts`);
 4. with --ablate-aligner: a second run `train --no-aligner`, evaluated the same way;
-5. with --ablate-scratch: a run `train --from-scratch` (every part random and trained, same budget).
+5. with --ablate-scratch: a run `train --from-scratch` (every part random and trained, same budget);
+6. with --objects K: a run `train --object-tokens K` (K object tokens after the patch tokens).
 
 Prints a table against the targets and writes OUT/report.json. Runs are resumed, not
 repeated, when OUT already holds them (the training time is then the first run's).
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=400, help="test samples (a quarter per task)")
     ap.add_argument("--ablate-aligner", action="store_true", help="also train and score MIMO without the aligner")
     ap.add_argument("--ablate-scratch", action="store_true", help="also train and score MIMO from random weights")
+    ap.add_argument("--objects", type=int, default=0, help="also train and score MIMO with this many object tokens")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -67,11 +69,14 @@ def main() -> None:
     if args.ablate_scratch:
         report["from_scratch_train_wall_s"] = train(args.out / "from-scratch", "--from-scratch")
         report["test_from_scratch"] = evaluate(args.out / "from-scratch", args.num)
+    if args.objects:
+        report["objects_train_wall_s"] = train(args.out / f"objects-{args.objects}", "--object-tokens", str(args.objects))
+        report["test_objects"] = evaluate(args.out / f"objects-{args.objects}", args.num)
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
 
     wall = report["train_wall_s"]
     print(f"train --preset nano: {wall:.0f} s wall (target <= {TIME_LIMIT_S} s): {'met' if wall <= TIME_LIMIT_S else 'NOT met'}")
-    runs = [k for k in ("test", "test_no_prompts", "test_no_aligner", "test_from_scratch") if k in report]
+    runs = [k for k in ("test", "test_no_prompts", "test_no_aligner", "test_from_scratch", "test_objects") if k in report]
     print(f"\n{'task':<11} {'metric':<11} {'n':>4} {'target':>7} " + " ".join(f"{k[5:] or 'default':>20}" for k in runs))
     for task in ("seg", "perception", "qa_seg", "prompt_qa"):
         for metric in ("answer_acc", "dice"):

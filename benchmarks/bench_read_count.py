@@ -23,7 +23,8 @@ benchmark does: how fast the same loop learns when the image tokens carry the an
 `--objects` replaces the 16 image tokens by one token per structure instance of the scene (at most 12, the
 true masks): nano-CLIP's patch tokens pooled over the instance's mask as the `<region>` token pools them,
 with the region's size and centroid (`VisualPromptEncoder.geometry`), through a fresh projector. It is the
-upper bound of object-centric image tokens (Groma, Osprey) whose masks would come from nano-SAM.
+upper bound of object-centric image tokens (Groma, Osprey). `--objects --proposals` takes the regions the
+nano preset's object tokens read instead (`mimo_edu.model.objects`: felzenszwalb segments, at most 12).
 
 The MIMO stage sees about 2,600 QA-with-segmentation samples in its 1300 steps; this loop sees 32
 questions a step.
@@ -44,6 +45,7 @@ from mimo_edu.data.scenes import STRUCTURES
 from mimo_edu.foundations.clip import patch_coverage
 from mimo_edu.foundations.data import image_tensor, scene
 from mimo_edu.model import build_mimo
+from mimo_edu.model.objects import object_weights
 from mimo_edu.model.tokenizer import encode_user_text
 from mimo_edu.model.vision import merge_patches, projector
 
@@ -52,18 +54,24 @@ BATCH, TEST_SCENES = 32, 500
 MAX_OBJECTS = 12  # MIMOSeg-synth scenes hold at most 9 instances in their first 200 train images
 
 
-def object_tokens(model, scene_, patches: torch.Tensor) -> torch.Tensor:
-    """(MAX_OBJECTS, C + 4): per true instance its mask-pooled patch tokens (C), geometry (3) and a 1; zero rows pad."""
-    insts = scene_.instances[:MAX_OBJECTS]
+def object_tokens(model, scene_, patches: torch.Tensor, proposals: bool = False) -> torch.Tensor:
+    """(MAX_OBJECTS, C + 4): per true instance (or proposed region) its mask-pooled patch tokens (C), geometry (3)
+    and a 1; zero rows pad."""
     grid = model.config.vision.grid
-    cover = torch.stack([torch.from_numpy(patch_coverage(i.mask, grid)) for i in insts])  # (K, N)
+    if proposals:
+        cover = object_weights(image_tensor(scene_.image)[None], grid, MAX_OBJECTS)[0]  # (MAX_OBJECTS, N)
+        cover = cover[cover.sum(1) > 0]  # (K, N)
+    else:
+        insts = scene_.instances[:MAX_OBJECTS]
+        cover = torch.stack([torch.from_numpy(patch_coverage(i.mask, grid)) for i in insts])  # (K, N)
     pooled = cover @ patches / cover.sum(1, keepdim=True).clamp_min(1e-6)  # (K, C)
     out = torch.zeros(MAX_OBJECTS, patches.shape[-1] + 4)
-    out[: len(insts)] = torch.cat([pooled, model.prompt_encoder.geometry(cover), torch.ones(len(insts), 1)], 1)
+    out[: len(cover)] = torch.cat([pooled, model.prompt_encoder.geometry(cover), torch.ones(len(cover), 1)], 1)
     return out
 
 
-def questions(model, stream: int, num: int, oracle: float = 0.0, objects: bool = False) -> tuple[torch.Tensor, ...]:
+def questions(model, stream: int, num: int, oracle: float = 0.0, objects: bool = False,
+              proposals: bool = False) -> tuple[torch.Tensor, ...]:
     """Image tokens before the projector (S, T, C) of `num` scenes, and per question its scene, pair and count."""
     feats, scenes, pairs, counts = [], [], [], []
     for start in range(0, num, 64):
@@ -74,7 +82,8 @@ def questions(model, stream: int, num: int, oracle: float = 0.0, objects: bool =
             maps = torch.stack([lesion_maps(s) for s in batch])  # (b, N, 2L)
             patches[..., : maps.shape[-1]] += oracle * maps
         if objects:
-            feats.append(torch.stack([object_tokens(model, s, p) for s, p in zip(batch, patches, strict=True)]).half())
+            feats.append(torch.stack([object_tokens(model, s, p, proposals)
+                                      for s, p in zip(batch, patches, strict=True)]).half())
         else:
             feats.append(merge_patches(patches, model.config.vision.merge).half())  # (b, T, merge^2 C)
         for k, s in enumerate(batch):
@@ -94,6 +103,7 @@ def main() -> None:
     ap.add_argument("--clip", default="", help="a nano-CLIP folder to read images with instead of the foundation's")
     ap.add_argument("--oracle", type=float, default=0.0, help="add ground-truth lesion maps at this strength")
     ap.add_argument("--objects", action="store_true", help="one token per true instance instead of the image tokens")
+    ap.add_argument("--proposals", action="store_true", help="with --objects: per proposed region, not true instance")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -114,8 +124,8 @@ def main() -> None:
     lengths = torch.tensor([len(t) for t in texts])
 
     t0 = time.time()
-    train = questions(model, split_seed("train"), args.train_scenes, args.oracle, args.objects)
-    test = questions(model, split_seed("test"), TEST_SCENES, args.oracle, args.objects)
+    train = questions(model, split_seed("train"), args.train_scenes, args.oracle, args.objects, args.proposals)
+    test = questions(model, split_seed("test"), TEST_SCENES, args.oracle, args.objects, args.proposals)
     cache_s = time.time() - t0
     embed = model.llm.get_input_embeddings()
 
@@ -158,7 +168,8 @@ def main() -> None:
             print(json.dumps(curve[-1]), flush=True)
     _, _, _, test_counts = test
     report = {
-        "clip": args.clip or "data/foundations/clip", "oracle": args.oracle, "objects": args.objects, "train_scenes": args.train_scenes,
+        "clip": args.clip or "data/foundations/clip", "oracle": args.oracle, "objects": args.objects,
+        "proposals": args.proposals, "train_scenes": args.train_scenes,
         "train_questions": len(counts), "test_questions": len(test_counts),
         "test_count_share": [round(float(v), 3) for v in torch.bincount(test_counts, minlength=4) / len(test_counts)],
         "cache_seconds": round(cache_s), "curve": curve,

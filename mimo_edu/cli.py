@@ -62,6 +62,8 @@ def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-aligner", action="store_true", help="ablation: build MIMO without the Multi-modal Input Aligner")
     p.add_argument("--from-scratch", action="store_true",
                    help="ablation (nano): every part random and trained, instead of the pretrained foundations")
+    p.add_argument("--object-tokens", type=int,
+                   help="object tokens after the image's patch tokens, one per proposed region (mimo_edu/model/objects.py)")
     p.add_argument("--strategy", choices=("ddp", "fsdp"), help="multi-GPU: DDP or FSDP2 with ZeRO-2 sharding")
     p.add_argument("--frozen-dtype", choices=("bf16", "fp32"), help="how the frozen weights are held")
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,

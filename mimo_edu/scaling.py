@@ -112,7 +112,7 @@ class ModelShape:
     llm_heads: int  # a
     vocab: int  # V
     lora_targets: int  # adapted projections per layer (q_proj, v_proj: 2); 0 without LoRA
-    image_tokens: int  # CLIP patch tokens in the LLM input
+    image_tokens: int  # <image> positions in the LLM input (patch tokens, and object tokens where the preset has them)
     tokens_per_prompt: int  # <region> tokens per visual prompt
     aligner_dim: int  # d of the aligner's attention
     clip_tokens: int  # patches + CLS
@@ -138,7 +138,7 @@ class ModelShape:
             llm_heads=c.llm.num_heads,
             vocab=c.llm.vocab_size,
             lora_targets=len(c.lora_targets) if c.lora_rank > 0 else 0,
-            image_tokens=c.vision.image_tokens,
+            image_tokens=c.image_tokens,
             tokens_per_prompt=c.tokens_per_prompt,
             aligner_dim=c.aligner_dim if c.use_aligner else 0,
             clip_tokens=c.vision.num_patches + 1,

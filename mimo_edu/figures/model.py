@@ -70,7 +70,7 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": visual.patches,
-        "projected image tokens (B, N / merge^2, H)": visual.image_tokens,
+        "image tokens, patches + objects (B, N / merge^2 + O, H)": visual.image_tokens,
         "<region> tokens (P * T, H)": visual.region_tokens,
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
@@ -152,7 +152,8 @@ def question_attention(model: "MIMO", image: np.ndarray, question: str, prompts:
     """The aligner's attention from each question token to each visual token, for one question about `image`.
 
     Returns "attn" (heads, question tokens, visual tokens) as numpy, "labels" (the question tokens), "n_image"
-    (image tokens, then the <region> tokens), "side" (image tokens per row) and "gate" (tanh of the aligner's gate:
+    (patch image tokens; the columns hold them, then "n_object" object tokens, then the <region> tokens), "side"
+    (patch image tokens per row) and "gate" (tanh of the aligner's gate:
     how much of its output reaches the LLM). Works for a fresh model and for a trained one
     (`load_model(course_checkpoint())`) alike.
     """
@@ -160,12 +161,13 @@ def question_attention(model: "MIMO", image: np.ndarray, question: str, prompts:
     with torch.no_grad():
         weights = model.aligner.attention(inputs["embeds"], inputs["visual_mask"])[0]  # (heads, L, L)
     rows = np.flatnonzero(inputs["instruction_mask"][0].numpy())  # question tokens
-    cols = np.flatnonzero(inputs["visual_mask"][0].numpy())  # image tokens, then region tokens
+    cols = np.flatnonzero(inputs["visual_mask"][0].numpy())  # image tokens (patches, objects), then region tokens
     v = model.config.vision
     return {
         "attn": weights[:, rows][:, :, cols].numpy(),
         "labels": [inputs["tokens"][i].replace("\u0120", "") for i in rows],
         "n_image": v.image_tokens,
+        "n_object": model.config.object_tokens,
         "side": v.grid // v.merge,
         "gate": float(torch.tanh(model.aligner.gate.detach()).mean()),
     }
@@ -176,13 +178,19 @@ def plot_question_attention(fig, att: dict, image: np.ndarray, title: str, word:
     heads, with a colorbar (uniform attention is 1 / visual tokens); and `word`'s attention over the image tokens,
     drawn on the image (scaled to its largest weight)."""
     attn, labels, n_img, side = att["attn"].mean(0), att["labels"], att["n_image"], att["side"]
+    n_obj = att.get("n_object", 0)
+    ends = [n_img, n_img + n_obj] if n_obj else [n_img]  # where the image / object tokens end
     ax, over = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.6, 1]})
     im = ax.imshow(attn, aspect="auto", cmap="viridis", vmin=0)
-    ax.axvline(n_img - 0.5, color="white", lw=1.5)
+    for end in ends:
+        ax.axvline(end - 0.5, color="white", lw=1.5)
     ax.set_yticks(range(len(labels)), labels, fontsize=9)
-    ax.set_xticks([0, n_img - 1, n_img, attn.shape[1] - 1],
-                  [1, n_img, 1, attn.shape[1] - n_img], fontsize=9)
-    ax.set_xlabel(f"visual token: {n_img} image tokens | {attn.shape[1] - n_img} region tokens", fontsize=9)
+    starts = [0, *ends]
+    stops = [*ends, attn.shape[1]]
+    ax.set_xticks([t for a, b in zip(starts, stops, strict=True) for t in (a, b - 1)],
+                  [t for a, b in zip(starts, stops, strict=True) for t in (1, b - a)], fontsize=9)
+    groups = [f"{n_img} image tokens", *([f"{n_obj} object tokens"] if n_obj else []), f"{attn.shape[1] - ends[-1]} region tokens"]
+    ax.set_xlabel("visual token: " + " | ".join(groups), fontsize=9)
     ax.set_title(f"{title}: mean over {att['attn'].shape[0]} heads; tanh(gate) = {att['gate']:.3f}", fontsize=10)
     bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
     bar.ax.tick_params(labelsize=9)
@@ -201,7 +209,8 @@ def plot_attention_heads(fig, atts: dict[str, dict], heads: int) -> None:
         top = float(att["attn"][:heads].max())
         for h, ax in enumerate(row):
             im = ax.imshow(att["attn"][h], aspect="auto", cmap="viridis", vmin=0, vmax=top)
-            ax.axvline(att["n_image"] - 0.5, color="white", lw=1)
+            for end in {att["n_image"], att["n_image"] + att.get("n_object", 0)}:
+                ax.axvline(end - 0.5, color="white", lw=1)
             ax.set_title(f"{name}, head {h}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])

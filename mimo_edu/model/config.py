@@ -190,6 +190,7 @@ class MIMOConfig:
     prompt_points: int = 4  # point slots per visual prompt in segment-anything's prompt encoder
     region_source: str = "prompt"  # what a <region> token pools CLIP patches over: "prompt" | "sam" (see prompts.py)
     prompt_masks: bool = False  # a [SEG] is decoded with its sample's first visual prompt (see MIMO.decode_masks)
+    object_tokens: int = 0  # at most this many object tokens after the patch tokens (see objects.py); 0: none, as MIMO
     # what the [SEG] head reads: "phrase_mean", the mean hidden state over `<p>term</p>` [course choice], or
     # "seg_state", the single hidden state that predicts [SEG], as LISA (see grounding.seg_features)
     seg_feature: str = "phrase_mean"
@@ -209,6 +210,11 @@ class MIMOConfig:
     frozen_dtype: str = "fp32"  # dtype of the frozen weights ("fp32" | "bf16"); trained ones stay fp32 (AdamW's masters)
     gradient_checkpointing: bool = False  # recompute each LLM layer's activations in backward instead of keeping them
     sam_chunk: int = 0  # images per call of the frozen SAM image encoder; 0: the whole batch at once
+
+    @property
+    def image_tokens(self) -> int:
+        """`<image>` positions in the LLM input: the merged patch tokens, then the object-token slots."""
+        return self.vision.image_tokens + self.object_tokens
 
     @property
     def tokens_per_prompt(self) -> int:
@@ -231,6 +237,8 @@ class MIMOConfig:
         if self.sam_chunk < 0:
             raise MimoError(f"MIMOConfig.sam_chunk {self.sam_chunk}: must be 0 (the whole batch) or a positive number "
                             "of images per SAM image-encoder call, e.g. 1.")
+        if self.object_tokens < 0:
+            raise MimoError(f"MIMOConfig.object_tokens {self.object_tokens}: must be 0 (none) or a positive count.")
         if self.seg_feature not in SEG_FEATURES:
             raise MimoError(f"MIMOConfig.seg_feature {self.seg_feature!r}: choose one of {SEG_FEATURES}.")
 

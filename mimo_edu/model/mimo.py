@@ -1,6 +1,7 @@
 """MIMO: a pixel-grounded medical vision-language model, top to bottom.
 
 image ─► CLIP ─► patch tokens ─► projector ─────────────┐  at the <image> tokens
+  (nano: + one object token per proposed region, objects.py) ┤
 visual prompts ─► VisualPromptEncoder ──────────────────┤  at the <region> tokens
 question ─► tokenizer ─► token embeddings ──────────────┤
               Multi-modal Input Aligner (question reads image + prompts)
@@ -45,6 +46,7 @@ from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
 from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_positions
 from mimo_edu.model.grounding import seg_features as gather_seg_features
 from mimo_edu.model.language import add_lora, build_llm, checkpoint_layers, is_embedding_param, is_lora_param
+from mimo_edu.model.objects import object_weights
 from mimo_edu.model.prompts import VisualPromptEncoder, scale_prompt, sparse_embeddings
 from mimo_edu.model.requests import check_prompts, check_request
 from mimo_edu.model.segmenter import Segmenter
@@ -72,7 +74,8 @@ class VisualTokens:
     """What `MIMO.visual_tokens` returns: the tokens the LLM reads at `<image>` and `<region>`, and their sources."""
 
     patches: torch.Tensor  # (B, N, C_clip) CLIP patch tokens of each sample's image
-    image_tokens: torch.Tensor  # (B, N / merge^2, H) projected, for the <image> positions
+    image_tokens: torch.Tensor  # (B, N / merge^2 + O, H) for the <image> positions: projected patches, O objects
+    object_weights: torch.Tensor | None  # (B, O, N) coverage of each proposed region (zeros: a free slot); None: O = 0
     region_weights: torch.Tensor | None  # (P, N) coverage of SAM's mask per prompt; None: the prompt's own region
     region_tokens: torch.Tensor  # (P * T, H) for the <region> positions, prompt by prompt
 
@@ -134,7 +137,8 @@ class MIMO(nn.Module):
         self.vision = VisionTower(config.vision, clip)
         self.projector = projector(config.vision.hidden_size * config.vision.merge**2, H)
         self.prompt_encoder = VisualPromptEncoder(
-            config.vision.hidden_size, H, config.image_size, config.vision.grid, config.prompt_points
+            config.vision.hidden_size, H, config.image_size, config.vision.grid, config.prompt_points,
+            config.object_tokens,
         )
         self.aligner = (
             InputAligner(H, config.aligner_dim, config.aligner_heads) if config.use_aligner else None
@@ -152,7 +156,7 @@ class MIMO(nn.Module):
         self.grounding = GroundingHead(H, config.segmenter.prompt_dim)
         self.template = (
             ConversationTemplate(
-                tokenizer, config.vision.image_tokens, config.tokens_per_prompt, config.system_prompt
+                tokenizer, config.image_tokens, config.tokens_per_prompt, config.system_prompt
             )
             if tokenizer is not None
             else None
@@ -245,12 +249,18 @@ class MIMO(nn.Module):
         if image_of is not None:
             patches = patches[image_of]  # (B, N, C_clip)
         image_tokens = self.projector(merge_patches(patches, self.config.vision.merge))  # (B, N / merge^2, H)
+        objects = None
+        if self.config.object_tokens:
+            objects = object_weights(images, self.config.vision.grid, self.config.object_tokens)  # (U, O, N)
+            if image_of is not None:
+                objects = objects[image_of]  # (B, O, N)
+            image_tokens = torch.cat([image_tokens, self.prompt_encoder.objects(patches, objects)], dim=1)
         weights = None
         if self.config.region_source == "sam" and any(prompts):
             if sam_embeddings is None:
                 sam_embeddings = self.image_embeddings(images)[image_of if image_of is not None else slice(None)]
             weights = self.sam_region_weights(sam_embeddings, prompts)
-        return VisualTokens(patches, image_tokens, weights, self.prompt_encoder(patches, prompts, weights))
+        return VisualTokens(patches, image_tokens, objects, weights, self.prompt_encoder(patches, prompts, weights))
 
     def embed_inputs(
         self, input_ids: torch.Tensor, instruction: torch.Tensor, visual: VisualTokens, align: bool = True

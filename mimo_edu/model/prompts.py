@@ -23,6 +23,10 @@ Each prompt becomes `tokens_per_prompt` tokens in the LLM input:
    *where* the prompt is; the region token says *what* is there.
 
 Several prompts in one question give one group of tokens each, in order.
+
+With `objects > 0` each region a segmentation proposes is pooled the same way into an object token
+(`objects`, see objects.py), through its own projector; an image with fewer regions fills its free slots
+with a learned "no object" embedding, as SAM fills a free point slot with "not a point" [course choice].
 """
 
 import numpy as np
@@ -86,7 +90,9 @@ def _stroke_distance(pix: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
 class VisualPromptEncoder(nn.Module):
     """Visual prompts -> `<region>` token embeddings in the LLM width."""
 
-    def __init__(self, vision_dim: int, llm_dim: int, image_size: int, grid: int, prompt_points: int) -> None:
+    def __init__(
+        self, vision_dim: int, llm_dim: int, image_size: int, grid: int, prompt_points: int, objects: int = 0
+    ) -> None:
         super().__init__()
         self.image_size = image_size
         self.llm_dim = llm_dim
@@ -100,6 +106,8 @@ class VisualPromptEncoder(nn.Module):
         )
         self.region_proj = projector(vision_dim + len(GEOMETRY), llm_dim)
         self.sparse_proj = projector(SPARSE_DIM, llm_dim)
+        self.object_proj = projector(vision_dim + len(GEOMETRY), llm_dim) if objects else None
+        self.no_object = nn.Parameter(torch.zeros(llm_dim)) if objects else None
 
     @property
     def tokens_per_prompt(self) -> int:
@@ -121,25 +129,39 @@ class VisualPromptEncoder(nn.Module):
             weights = torch.stack([self.region_weights(p) for _, p in flat])
         weights = weights.to(patch_tokens)  # (P, N)
         rows = patch_tokens[torch.tensor([b for b, _ in flat], device=patch_tokens.device)]  # (P, N, C)
-        pooled = (weights[:, :, None] * rows).sum(1) / weights.sum(1, keepdim=True)  # (P, C)
-        region = self.region_proj(torch.cat([pooled, self.geometry(weights)], dim=1))[:, None]  # (P, 1, H)
+        region = self.region_tokens(rows, weights)[:, None]  # (P, 1, H)
         sparse = self.sparse_proj(self._sparse_embeddings([p for _, p in flat]))  # (P, points + 1, H)
         return torch.cat([region, sparse], dim=1).flatten(0, 1)  # (P * tokens_per_prompt, H)
 
+    def region_tokens(self, patch_tokens: torch.Tensor, weights: torch.Tensor, proj: nn.Module | None = None) -> torch.Tensor:
+        """patch_tokens (..., N, C) and weights (..., N) -> (..., H): the patches pooled over the region,
+        weighted by coverage, with the region's geometry, projected to the LLM width (by `proj`, default
+        `region_proj`)."""
+        pooled = (weights[..., None] * patch_tokens).sum(-2) / weights.sum(-1, keepdim=True).clamp_min(1e-6)
+        return (proj or self.region_proj)(torch.cat([pooled, self.geometry(weights)], dim=-1))
+
+    def objects(self, patch_tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """patch_tokens (B, N, C) and the coverage of B x K proposed regions (B, K, N) -> object tokens (B, K, H);
+        a row of zero weights (no region) gets the "no object" embedding."""
+        weights = weights.to(patch_tokens)
+        tokens = self.region_tokens(patch_tokens[:, None], weights, self.object_proj)  # (B, K, H)
+        empty = (weights.sum(-1) == 0)[..., None]  # (B, K, 1)
+        return torch.where(empty, self.no_object.to(tokens.dtype), tokens)
+
     def geometry(self, weights: torch.Tensor) -> torch.Tensor:
-        """Where the region lies and how big it is, from its patch weights (P, N): (P, 3) = GEOMETRY.
+        """Where the region lies and how big it is, from its patch weights (..., N): (..., 3) = GEOMETRY.
 
         Mean pooling keeps what the region looks like and loses its size; these three numbers give it back
         (is the marked lesion large or small?) [course choice].
         """
         g = self.grid
         centres = (torch.arange(g, dtype=weights.dtype, device=weights.device) + 0.5) / g  # (g,) in (0, 1)
-        w = weights.view(-1, g, g)
-        total = w.sum((1, 2)).clamp_min(1e-6)  # (P,)
-        x = (w.sum(1) * centres).sum(1) / total
-        y = (w.sum(2) * centres).sum(1) / total
+        w = weights.unflatten(-1, (g, g))  # (..., g, g)
+        total = w.sum((-2, -1)).clamp_min(1e-6)  # (...,)
+        x = (w.sum(-2) * centres).sum(-1) / total
+        y = (w.sum(-1) * centres).sum(-1) / total
         area = total / (g * g)
-        return torch.stack([area.sqrt(), x, y], dim=1)
+        return torch.stack([area.sqrt(), x, y], dim=-1)
 
     def region_weights(self, prompt: VisualPrompt) -> torch.Tensor:
         """Fraction of each CLIP patch the prompt's region covers, (N,)."""

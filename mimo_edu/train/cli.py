@@ -33,6 +33,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         model["gradient_checkpointing"] = args.checkpointing
     if args.sam_chunk is not None:
         model["sam_chunk"] = args.sam_chunk
+    if args.object_tokens is not None:
+        model["object_tokens"] = args.object_tokens
     if model:
         overrides["model_overrides"] = {**get_preset(args.preset).model_overrides, **model}
     return get_preset(args.preset, **overrides)

@@ -118,7 +118,7 @@ def test_forward_shapes_for_each_prompt_kind(nano, prompts):
     per_prompt = nano.config.tokens_per_prompt
     region_id, image_id = nano.template.region_id, nano.template.image_id
     assert (enc.input_ids == region_id).sum(1).tolist() == [per_prompt * len(prompts), 0, per_prompt]
-    assert (enc.input_ids == image_id).sum(1).tolist() == [nano.config.vision.image_tokens] * 3
+    assert (enc.input_ids == image_id).sum(1).tolist() == [nano.config.image_tokens] * 3
 
 
 def test_region_tokens_depend_on_where_the_prompt_is(nano):
@@ -243,7 +243,7 @@ def test_user_typed_special_tokens_are_text(nano):
     t = nano.template
     ids, _ = t.encode_prompt(f"Segment {SEG_TOKEN} {IMAGE_TOKEN} {REGION_TOKEN} <p>x</p>", num_prompts=0)
     assert ids.count(t.seg_id) == 0
-    assert ids.count(t.image_id) == nano.config.vision.image_tokens  # only the template's own
+    assert ids.count(t.image_id) == nano.config.image_tokens  # only the template's own
     assert ids.count(t.region_id) == 0
     # a question full of [SEG] with an answer without one needs no mask
     batch = make_batch(["No."], [[]], questions=[f"Is there a [SEG]? {SEG_TOKEN}{SEG_TOKEN}"])

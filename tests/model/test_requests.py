@@ -102,7 +102,7 @@ def test_prompts_that_are_not_a_list(predictor):
 def test_prompt_limit_is_derived_from_the_context(nano, predictor):
     t, context = nano.template, nano.config.llm.max_position_embeddings
     limit = t.max_prompts(context)
-    assert limit == (context - len(t.head) - nano.config.vision.image_tokens - len(t.tail) - MIN_TEXT_TOKENS) // 6 == 60
+    assert limit == (context - len(t.head) - nano.config.image_tokens - len(t.tail) - MIN_TEXT_TOKENS) // 6 == 60
     check_request(t, "What is this?", [box(1, 1, 20, 20)] * limit, S, S, 48, context)
     assert_both_refuse(predictor, "What is this?", [box(1, 1, 20, 20)] * (limit + 1),
                        rf"{limit + 1} visual prompts: this model takes at most {limit} per question")
@@ -134,4 +134,4 @@ def test_special_tokens_typed_by_the_user_are_text(nano):
     special = {t.seg_id, t.image_id, t.region_id, t.eos_id, t.bos_id, t.pad_id}
     assert not special & set(question)
     assert nano.tokenizer.decode(question).strip() == typed  # the characters survive, as text
-    assert ids.count(t.image_id) == nano.config.vision.image_tokens and ids.count(t.bos_id) == 1
+    assert ids.count(t.image_id) == nano.config.image_tokens and ids.count(t.bos_id) == 1
