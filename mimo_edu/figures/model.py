@@ -70,7 +70,8 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": visual.patches,
-        "image tokens, patches + objects (B, N / merge^2 + O, H)": visual.image_tokens,
+        ("projected image tokens (B, N / merge^2 + O, H), O objects" if model.config.object_tokens
+         else "projected image tokens (B, N / merge^2, H)"): visual.image_tokens,
         "<region> tokens (P * T, H)": visual.region_tokens,
         "input ids (B, L)": enc.input_ids,
         "LLM input embeddings (B, L, H)": embeds,
