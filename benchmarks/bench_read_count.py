@@ -14,6 +14,7 @@ the same questions about 500 test-split scenes (0.38 of them have no lesion).
     python benchmarks/bench_read_count.py --steps 1500 --out benchmarks/results/read_count_plain.json
     python benchmarks/bench_read_count.py --steps 1500 --oracle 3 --out benchmarks/results/read_count_oracle3.json
     python benchmarks/bench_read_count.py --steps 1000 --objects --out benchmarks/results/read_count_objects.json
+    python benchmarks/bench_read_count.py --steps 1000 --objects --proposals --out benchmarks/results/read_count_proposals.json
     python benchmarks/bench_read_count.py --clip runs/clip/step-0000400/model   # another nano-CLIP
 
 `--oracle S` adds `bench_oracle_features.lesion_maps` (per lesion class a flag at each lesion's centroid
