@@ -17,8 +17,11 @@ This script inserts such a stage [course choice] and scores the MIMO stage after
 masks come from the scene, in both stages and in the evaluation); `--objects felz` the nano preset's
 felzenszwalb proposals (`mimo_edu.model.objects`).
 
-    python benchmarks/bench_caption_stage.py --objects true --replay 32 --caption-steps 800 \\
-        --out build/caption-stage/true    # writes report.json there
+    python benchmarks/bench_caption_stage.py --objects true --out build/caption-stage/true
+    python benchmarks/bench_caption_stage.py --objects felz --out build/caption-stage/felz
+
+Each writes report.json in its --out; benchmarks/results/caption_stage_{true,felz}.json are those of the
+committed runs (one run each, seed 0).
 """
 
 import argparse
