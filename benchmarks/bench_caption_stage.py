@@ -13,6 +13,11 @@ This script inserts such a stage [course choice] and scores the MIMO stage after
 2. The MIMO stage exactly as `train --preset nano` (1300 steps), from the caption stage's LLM and
    projector instead of the foundations', then `evaluate` on the test split (`--num`, a quarter per task).
 
+`--short-qa N` gives N of the 32 scenes a step a closed question with a one-word answer instead of a
+caption ("Does the liver show cysts? Answer yes or no." -> "yes"; "Number of cysts in the liver?" -> "2"),
+as LLaVA-Med trains on VQA-RAD's closed questions [course choice]: MIMOSeg's presence answers decide at
+their first token.
+
 `--objects true` gives the LLM one object token per true structure instance (at most 12; an oracle: the
 masks come from the scene, in both stages and in the evaluation); `--objects felz` the nano preset's
 felzenszwalb proposals (`mimo_edu.model.objects`).
@@ -77,6 +82,17 @@ def caption(s: Scene) -> str:
     return " ".join(out)
 
 
+def short_qa(s: Scene, rng: np.random.Generator) -> tuple[str, str]:
+    """A closed question about one lesion class in one host and its one-word answer (VQA-RAD style)."""
+    specs = [spec for spec in STRUCTURES[s.modality] if spec.lesion]
+    spec = specs[int(rng.integers(len(specs)))]
+    host = spec.hosts[int(rng.integers(len(spec.hosts)))]
+    n = sum(i.host == host for i in s.of(spec.name))
+    if rng.random() < 0.5:
+        return f"Does the {host} show {spec.plural}? Answer yes or no.", "yes" if n else "no"
+    return f"Number of {spec.plural} in the {host}?", str(n)
+
+
 def true_object_weights(images: torch.Tensor, grid: int, max_regions: int) -> torch.Tensor:
     """`objects.object_weights` with each scene's true instance masks instead of proposals (the oracle)."""
     pixels = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -118,10 +134,11 @@ def caption_stage(args, out: Path) -> dict:
     for _ in range(steps):
         scenes = [scene(train, int(i)) for i in rng.integers(0, 10**7, 32)]
         SCENES.update({_key(s.image): s for s in scenes})
+        turns = [short_qa(s, rng) if k < args.short_qa else
+                 (f"Describe this {MODALITY_NAMES[s.modality]} image.", caption(s)) for k, s in enumerate(scenes)]
         batch = {"images": torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 255,
-                 "questions": [f"Describe this {MODALITY_NAMES[s.modality]} image." for s in scenes],
-                 "answers": [caption(s) for s in scenes], "masks": [torch.zeros(0, 1, 1, dtype=torch.bool)] * 32,
-                 "visual_prompts": [[] for _ in scenes]}
+                 "questions": [q for q, _ in turns], "answers": [a for _, a in turns],
+                 "masks": [torch.zeros(0, 1, 1, dtype=torch.bool)] * 32, "visual_prompts": [[] for _ in scenes]}
         loss = model(batch).loss
         if args.replay:
             b = text_batch([texts[int(i)] for i in rng.integers(0, 10**7, args.replay)])
@@ -178,6 +195,8 @@ def main() -> None:
     ap.add_argument("--objects", choices=("none", "true", "felz"), default="none")
     ap.add_argument("--caption-steps", type=int, default=800)
     ap.add_argument("--replay", type=int, default=32, help="pretraining texts per step beside 32 captions")
+    ap.add_argument("--short-qa", type=int, default=0, help="of the 32 scenes a step, this many get a closed "
+                    "question instead of a caption")
     ap.add_argument("--num", type=int, default=400, help="test samples (a quarter per task)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -185,7 +204,7 @@ def main() -> None:
     if args.objects == "true":
         use_true_objects()
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"objects": args.objects, "replay": args.replay, "caption_stage": caption_stage(args, args.out)}
+    report = {"objects": args.objects, "replay": args.replay, "short_qa": args.short_qa, "caption_stage": caption_stage(args, args.out)}
     print(json.dumps(report), flush=True)
     report["mimo_stage"] = mimo_stage(args, args.out)
     (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
