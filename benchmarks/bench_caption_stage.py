@@ -25,8 +25,10 @@ felzenszwalb proposals (`mimo_edu.model.objects`).
     python benchmarks/bench_caption_stage.py --objects true --out build/caption-stage/true
     python benchmarks/bench_caption_stage.py --objects felz --out build/caption-stage/felz
 
-Each writes report.json in its --out; benchmarks/results/caption_stage_{true,felz}.json are those of the
-committed runs (one run each, seed 0).
+    python benchmarks/bench_caption_stage.py --objects true --short-qa 16 --out build/caption-stage/true-shortqa
+
+Each writes report.json in its --out; benchmarks/results/caption_stage_{true,felz,true_shortqa}.json are
+those of the committed runs (one run each, seed 0).
 """
 
 import argparse
