@@ -50,8 +50,9 @@ from mimo_edu.data import MIMOSegSynth, collate, split_seed
 from mimo_edu.data.scenes import MODALITY_NAMES, STRUCTURES, Scene
 from mimo_edu.data.tasks import side_of, size_of
 from mimo_edu.eval.evaluate import evaluate
+from mimo_edu.foundations.clip import patch_coverage
 from mimo_edu.foundations.data import scene
-from mimo_edu.foundations.llm import TextCollator, TextDataset
+from mimo_edu.foundations.llm import LMObjective, TextCollator, TextDataset
 from mimo_edu.foundations.paths import FOUNDATIONS_DIR, FOUNDATIONS_ENV
 from mimo_edu.model import build_mimo
 from mimo_edu.train.config import nano_training
@@ -84,6 +85,11 @@ def caption(s: Scene) -> str:
     return " ".join(out)
 
 
+def describe(s: Scene) -> str:
+    """The caption stage's question about a scene."""
+    return f"Describe this {MODALITY_NAMES[s.modality]} image."
+
+
 def short_qa(s: Scene, rng: np.random.Generator) -> tuple[str, str]:
     """A closed question about one lesion class in one host and its one-word answer (VQA-RAD style)."""
     specs = [spec for spec in STRUCTURES[s.modality] if spec.lesion]
@@ -98,13 +104,10 @@ def short_qa(s: Scene, rng: np.random.Generator) -> tuple[str, str]:
 def true_object_weights(images: torch.Tensor, grid: int, max_regions: int) -> torch.Tensor:
     """`objects.object_weights` with each scene's true instance masks instead of proposals (the oracle)."""
     pixels = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    cell = images.shape[-1] // grid
     out = torch.zeros(len(images), max_regions, grid * grid)
     for u, image in enumerate(pixels):
-        masks = [inst.mask for inst in SCENES[_key(image)].instances][:max_regions]
-        if masks:
-            cover = torch.from_numpy(np.stack(masks)).float().view(-1, grid, cell, grid, cell).mean(dim=(2, 4))
-            out[u, : len(masks)] = cover.flatten(1)
+        for k, inst in enumerate(SCENES[_key(image)].instances[:max_regions]):
+            out[u, k] = torch.from_numpy(patch_coverage(inst.mask, grid))
     return out
 
 
@@ -131,22 +134,20 @@ def caption_stage(args, out: Path) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.45 * (1 + math.cos(math.pi * s / steps))))
     texts, text_batch = TextDataset(10**7, split_seed("train")), TextCollator(model.tokenizer)
+    replay = LMObjective(model.llm, model.tokenizer)  # nano-LLM's own pretraining loss
     rng, train = np.random.default_rng(0), split_seed("train")
     t0 = time.time()
     for _ in range(steps):
         scenes = [scene(train, int(i)) for i in rng.integers(0, 10**7, 32)]
         SCENES.update({_key(s.image): s for s in scenes})
         turns = [short_qa(s, rng) if k < args.short_qa else
-                 (f"Describe this {MODALITY_NAMES[s.modality]} image.", caption(s)) for k, s in enumerate(scenes)]
+                 (describe(s), caption(s)) for k, s in enumerate(scenes)]
         batch = {"images": torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 255,
                  "questions": [q for q, _ in turns], "answers": [a for _, a in turns],
                  "masks": [torch.zeros(0, 1, 1, dtype=torch.bool)] * 32, "visual_prompts": [[] for _ in scenes]}
         loss = model(batch).loss
         if args.replay:
-            b = text_batch([texts[int(i)] for i in rng.integers(0, 10**7, args.replay)])
-            logits = model.llm(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            loss = loss + torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), b["labels"][:, 1:].flatten(),
-                                                            ignore_index=-100)
+            loss = loss + replay(text_batch([texts[int(i)] for i in rng.integers(0, 10**7, args.replay)])).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -158,7 +159,7 @@ def caption_stage(args, out: Path) -> dict:
     model.eval()
     test = [scene(split_seed("test"), i) for i in range(100)]
     SCENES.update({_key(s.image): s for s in test})
-    exact = sum(model.generate(s.image, f"Describe this {MODALITY_NAMES[s.modality]} image.").text.strip() == caption(s)
+    exact = sum(model.generate(s.image, describe(s)).text.strip() == caption(s)
                 for s in test)
     for kind in ("clip", "sam"):
         (out / kind).unlink(missing_ok=True)
