@@ -16,7 +16,8 @@ This script inserts such a stage [course choice] and scores the MIMO stage after
 `--short-qa N` gives N of the 32 scenes a step a closed question with a one-word answer instead of a
 caption ("Does the liver show cysts? Answer yes or no." -> "yes"; "Number of cysts in the liver?" -> "2"),
 as LLaVA-Med trains on VQA-RAD's closed questions [course choice]: MIMOSeg's presence answers decide at
-their first token.
+their first token. `--free-of` adds the inverted "Is the liver free of cysts? Answer yes or no." (yes: none),
+the polarity the closed questions above leave untaught.
 
 `--objects true` gives the LLM one object token per true structure instance (at most 12; an oracle: the
 masks come from the scene, in both stages and in the evaluation); `--objects felz` the nano preset's
@@ -26,9 +27,10 @@ felzenszwalb proposals (`mimo_edu.model.objects`).
     python benchmarks/bench_caption_stage.py --objects felz --out build/caption-stage/felz
 
     python benchmarks/bench_caption_stage.py --objects true --short-qa 16 --out build/caption-stage/true-shortqa
+    python benchmarks/bench_caption_stage.py --objects felz --short-qa 16 --free-of --out build/caption-stage/felz-shortqa-free
 
-Each writes report.json in its --out; benchmarks/results/caption_stage_{true,felz,true_shortqa}.json are
-those of the committed runs (one run each, seed 0).
+Each writes report.json in its --out; benchmarks/results/caption_stage_{true,felz,true_shortqa,felz_shortqa_free}.json
+are those of the committed runs (one run each, seed 0).
 """
 
 import argparse
@@ -90,14 +92,18 @@ def describe(s: Scene) -> str:
     return f"Describe this {MODALITY_NAMES[s.modality]} image."
 
 
-def short_qa(s: Scene, rng: np.random.Generator) -> tuple[str, str]:
-    """A closed question about one lesion class in one host and its one-word answer (VQA-RAD style)."""
+def short_qa(s: Scene, rng: np.random.Generator, free_of: bool = False) -> tuple[str, str]:
+    """A closed question about one lesion class in one host and its one-word answer (VQA-RAD style);
+    `free_of` adds the inverted presence question, where "yes" means none."""
     specs = [spec for spec in STRUCTURES[s.modality] if spec.lesion]
     spec = specs[int(rng.integers(len(specs)))]
     host = spec.hosts[int(rng.integers(len(spec.hosts)))]
     n = sum(i.host == host for i in s.of(spec.name))
-    if rng.random() < 0.5:
+    kind = rng.random() * (3 if free_of else 2)
+    if kind < 1:
         return f"Does the {host} show {spec.plural}? Answer yes or no.", "yes" if n else "no"
+    if kind >= 2:
+        return f"Is the {host} free of {spec.plural}? Answer yes or no.", "no" if n else "yes"
     return f"Number of {spec.plural} in the {host}?", str(n)
 
 
@@ -140,7 +146,7 @@ def caption_stage(args, out: Path) -> dict:
     for _ in range(steps):
         scenes = [scene(train, int(i)) for i in rng.integers(0, 10**7, 32)]
         SCENES.update({_key(s.image): s for s in scenes})
-        turns = [short_qa(s, rng) if k < args.short_qa else
+        turns = [short_qa(s, rng, args.free_of) if k < args.short_qa else
                  (describe(s), caption(s)) for k, s in enumerate(scenes)]
         batch = {"images": torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float() / 255,
                  "questions": [q for q, _ in turns], "answers": [a for _, a in turns],
@@ -200,6 +206,8 @@ def main() -> None:
     ap.add_argument("--replay", type=int, default=32, help="pretraining texts per step beside 32 captions")
     ap.add_argument("--short-qa", type=int, default=0, help="of the 32 scenes a step, this many get a closed "
                     "question instead of a caption")
+    ap.add_argument("--free-of", action="store_true", help="closed questions include the inverted "
+                    "'Is the X free of Y?' (yes = none)")
     ap.add_argument("--num", type=int, default=400, help="test samples (a quarter per task)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -207,7 +215,8 @@ def main() -> None:
     if args.objects == "true":
         use_true_objects()
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"objects": args.objects, "replay": args.replay, "short_qa": args.short_qa, "caption_stage": caption_stage(args, args.out)}
+    report = {"objects": args.objects, "replay": args.replay, "short_qa": args.short_qa,
+              "free_of": args.free_of, "caption_stage": caption_stage(args, args.out)}
     print(json.dumps(report), flush=True)
     report["mimo_stage"] = mimo_stage(args, args.out)
     (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
