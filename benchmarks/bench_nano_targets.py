@@ -6,7 +6,7 @@
 1. `python -m mimo_edu train --preset nano --out OUT/default` from the shipped foundations, timed (wall
    clock, whole process, pretraining not included);
 2. `python -m mimo_edu evaluate --checkpoint OUT/default --num N --json` on the test split (a seed training
-   never draws; N = 400 gives 100 samples per task), each number with its 95 % interval;
+   never draws; N = 1600 gives 400 samples per task), each number with its 95 % interval;
 3. the same evaluation with the visual prompts dropped (`--no-prompts`);
 4. with --ablate-aligner: a second run `train --no-aligner`, evaluated the same way;
 5. with --ablate-scratch: a run `train --from-scratch` (every part random and trained, same budget);
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from mimo_edu.recap import mimo_stage_table
 
 TARGETS = {  # (task, metric) -> minimum, from the training issue
     ("seg", "dice"): 0.80,
@@ -53,7 +55,7 @@ def evaluate(checkpoint: Path, num: int, *flags: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("build/bench-nano"))
-    ap.add_argument("--num", type=int, default=400, help="test samples (a quarter per task)")
+    ap.add_argument("--num", type=int, default=1600, help="test samples (a quarter per task)")
     ap.add_argument("--ablate-aligner", action="store_true", help="also train and score MIMO without the aligner")
     ap.add_argument("--ablate-scratch", action="store_true", help="also train and score MIMO from random weights")
     ap.add_argument("--objects", type=int, default=0, help="also train and score MIMO with this many object tokens")
@@ -90,7 +92,7 @@ def main() -> None:
             mark = "" if target is None else ("  met" if value >= target else "  NOT met")
             print(f"{task:<11} {metric:<11} {report['test']['per_task'][task]['n']:>4} "
                   f"{'' if target is None else f'>= {target:.2f}':>7} " + " ".join(f"{c:>20}" for c in cells) + mark)
-    print(f"\nreport: {args.out / 'report.json'}")
+    print(f"\nREADME table:\n{mimo_stage_table(report)}\n\nreport: {args.out / 'report.json'}")
 
 
 if __name__ == "__main__":

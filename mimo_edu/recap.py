@@ -68,6 +68,31 @@ def results_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+TASK_TARGETS = {  # task -> (README name, target), from the MIMO-stage issue
+    "seg": ("language-guided segmentation", "Dice >= 0.80"),
+    "perception": ("visual-prompt perception", "accuracy >= 0.90"),
+    "qa_seg": ("QA with segmentation", "accuracy >= 0.85, Dice >= 0.75"),
+    "prompt_qa": ("visual-prompt-assisted QA", "accuracy >= 0.85"),
+}
+RUNS = {"test": "from foundations", "test_from_scratch": "from scratch", "test_no_prompts": "no visual prompt",
+        "test_no_aligner": "no aligner (retrained)"}
+
+
+def mimo_stage_table(runs: dict) -> str:
+    """The README's MIMO-stage table (markdown) from `bench_nano_targets.py`'s report.json: per task and run,
+    answer accuracy [95 %] / mean Dice [95 %]."""
+    def cell(r: dict) -> str:
+        acc, dice = r["answer_acc_ci95"], r["dice_ci95"]
+        return f"{r['answer_acc']:.2f} [{acc[0]:.2f}, {acc[1]:.2f}] / {r['dice']:.2f} [{dice[0]:.2f}, {dice[1]:.2f}]"
+
+    keys = [k for k in RUNS if k in runs]
+    lines = ["| task | n | target | " + " | ".join(RUNS[k] for k in keys) + " |", "|---" * (3 + len(keys)) + "|"]
+    for task, (name, target) in TASK_TARGETS.items():
+        cells = [cell(runs[k]["per_task"][task]) for k in keys]
+        lines.append(f"| {name} | {runs['test']['per_task'][task]['n']} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def setting_rows(report: dict | None = None, train_s: float | None = None) -> list[tuple[str, str, str]]:
     """(what, nano, paper) rows: data, the three foundations, parameters, training, hardware and time, test."""
     from mimo_edu.data import MODALITIES

@@ -1,9 +1,17 @@
 """The recap (notebook 09) prints the model's numbers from its report and the setting from the presets."""
 
 import json
+from pathlib import Path
 
 from mimo_edu.data.schema import TASKS
-from mimo_edu.recap import model_report, results_table, setting_rows, setting_table, training_seconds
+from mimo_edu.recap import (
+    mimo_stage_table,
+    model_report,
+    results_table,
+    setting_rows,
+    setting_table,
+    training_seconds,
+)
 
 
 def _report(n=10):
@@ -19,6 +27,22 @@ def test_results_table_gives_n_and_intervals_per_task():
     by_task = {line.split()[0]: line for line in lines[1:]}
     assert by_task["perception"].split()[1] == "10" and "[0.20, 0.80]" in by_task["perception"]
     assert "[0.60, 0.80]" in by_task["qa_seg"] and "0.70" in by_task["seg"] and "[0.60" not in by_task["seg"]
+
+
+def test_mimo_stage_table_gives_each_run_per_task():
+    runs = {"test": _report(), "test_no_prompts": _report(20)}
+    runs["test"]["per_task"]["seg"]["dice_ci95"] = [0.5, 0.9]
+    runs["test_no_prompts"]["per_task"]["seg"]["dice_ci95"] = [0.5, 0.9]
+    lines = mimo_stage_table(runs).splitlines()
+    assert lines[0] == "| task | n | target | from foundations | no visual prompt |" and len(lines) == 2 + len(TASKS)
+    assert lines[2].startswith("| language-guided segmentation | 10 | Dice >= 0.80 | 0.50 [0.20, 0.80] / 0.70 [0.50, 0.90] |")
+
+
+def test_readme_shows_the_shipped_models_mimo_stage_table():
+    """The README's table is the shipped report's (`make nano-checkpoint` writes both), not typed by hand."""
+    root = Path(__file__).resolve().parents[2]
+    shipped = json.loads((root / "data" / "mimo-nano" / "report.json").read_text())
+    assert mimo_stage_table(shipped) in (root / "README.md").read_text(encoding="utf-8")
 
 
 def test_shipped_report_and_training_time_are_read_from_the_checkpoint(tmp_path):
