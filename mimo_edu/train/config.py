@@ -78,7 +78,7 @@ class TrainConfig:
 
 def nano_training() -> TrainConfig:
     """The MIMO stage on the nano foundations: 1300 steps x 8 samples (2 per image, each image encoded once),
-    about 0.3 s a step on 2 CPU cores, within the 10-minute budget from start to checkpoint
+    0.25-0.36 s a step on 2 CPU cores (idle to busy), within the 10-minute budget from start to checkpoint
     (benchmarks/bench_nano_targets.py measures it). lr 1e-3: with 3e-3 the from-scratch recipe plateaued at
     a 3x higher answer loss over its first 220 steps. Cosine decay to 0.1 x lr [course choice]: the nano
     recipe was tuned, and its numbers measured, with it."""
