@@ -23,15 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from mimo_edu.recap import mimo_stage_table
+from mimo_edu.recap import MIMO_STAGE_TARGETS, mimo_stage_table
 
-TARGETS = {  # (task, metric) -> minimum, from the training issue
-    ("seg", "dice"): 0.80,
-    ("perception", "answer_acc"): 0.90,
-    ("qa_seg", "answer_acc"): 0.85,
-    ("qa_seg", "dice"): 0.75,
-    ("prompt_qa", "answer_acc"): 0.85,
-}
 TIME_LIMIT_S = 600
 CLI = [sys.executable, "-m", "mimo_edu"]
 
@@ -87,7 +80,7 @@ def main() -> None:
                 m = report[k]["per_task"][task]
                 low, high = m[f"{metric}_ci95"] or (float("nan"), float("nan"))
                 cells.append(f"{m[metric]:.2f} [{low:.2f}, {high:.2f}]")
-            target = TARGETS.get((task, metric))
+            target = MIMO_STAGE_TARGETS.get((task, metric))
             value = report["test"]["per_task"][task][metric]
             mark = "" if target is None else ("  met" if value >= target else "  NOT met")
             print(f"{task:<11} {metric:<11} {report['test']['per_task'][task]['n']:>4} "

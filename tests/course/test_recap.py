@@ -39,7 +39,7 @@ def test_mimo_stage_table_gives_each_run_per_task():
 
 
 def test_readme_shows_the_shipped_models_mimo_stage_table():
-    """The README's table is the shipped report's (`make nano-checkpoint` writes both), not typed by hand."""
+    """The README's table is the one `mimo_stage_table` makes from the shipped report.json, not typed by hand."""
     root = Path(__file__).resolve().parents[2]
     shipped = json.loads((root / "data" / "mimo-nano" / "report.json").read_text())
     assert mimo_stage_table(shipped) in (root / "README.md").read_text(encoding="utf-8")
