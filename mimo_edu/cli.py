@@ -18,6 +18,7 @@ from mimo_edu.errors import MimoError
 MODEL_PRESETS = ("lite", "nano", "paper")  # mimo_edu.model.config.PRESETS
 TRAIN_PRESETS = ("nano", "paper")  # mimo_edu.train.config.PRESETS
 SPLITS = ("train", "val", "test")  # mimo_edu.data.synth.SPLITS
+TASKS = ("seg", "perception", "qa_seg", "prompt_qa")  # mimo_edu.data.schema.TASKS
 FOUNDATIONS = ("clip", "sam", "llm")  # mimo_edu.foundations.paths.KINDS
 FOUNDATION_EVAL_NUM = {"clip": 200, "sam": 100, "llm": 1000}  # images or texts `foundation-eval` scores by default (report.json)
 GPUS = ("A800", "H100", "H200")  # mimo_edu.scaling.GPUS
@@ -64,6 +65,8 @@ def run_args(p: argparse.ArgumentParser) -> None:
                    help="ablation (nano): every part random and trained, instead of the pretrained foundations")
     p.add_argument("--object-tokens", type=int,
                    help="object tokens after the image's patch tokens, one per proposed region (mimo_edu/model/objects.py)")
+    p.add_argument("--task-mix", nargs="+", choices=TASKS, metavar="TASK",
+                   help="the questions asked of each training image (repeat a task to ask it more often)")
     p.add_argument("--strategy", choices=("ddp", "fsdp"), help="multi-GPU: DDP or FSDP2 with ZeRO-2 sharding")
     p.add_argument("--frozen-dtype", choices=("bf16", "fp32"), help="how the frozen weights are held")
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,

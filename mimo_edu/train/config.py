@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal
 
+from mimo_edu.data.schema import TASKS
 from mimo_edu.errors import MimoError
 
 Precision = Literal["auto", "bf16", "fp32"]
@@ -38,6 +39,7 @@ class TrainConfig:
     # data
     train_samples: int = 0  # size of the synthetic training set; 0 = one fresh sample per draw
     same_image: int = 1  # samples of one image kept together in a batch (<= dataset.samples_per_image)
+    task_mix: tuple[str, ...] = TASKS  # the questions asked of each MIMOSeg-synth training image, in order
     num_workers: int = 0
     # bookkeeping
     log_every: int = 10
@@ -67,13 +69,18 @@ class TrainConfig:
                 f"known keys are {sorted(known)}. Remove them or update mimo_edu."
             )
         d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
+        for key in ("betas", "task_mix"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)  # a key missing from an older run's config keeps its default
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise MimoError(f"TrainConfig.schedule {self.schedule!r}: choose one of {SCHEDULES}.")
+        unknown = sorted(set(self.task_mix) - set(TASKS))
+        if unknown or not self.task_mix:
+            raise MimoError(f"TrainConfig.task_mix {self.task_mix!r}: give one or more of {TASKS} "
+                            f"(repeat a task to ask it more often), not {unknown}.")
 
 
 def nano_training() -> TrainConfig:

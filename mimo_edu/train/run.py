@@ -27,7 +27,7 @@ def datasets(cfg: TrainConfig, image_size: int, data: str | Path | None = None) 
     else:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         num = cfg.train_samples or cfg.max_steps * cfg.samples_per_step * world  # every draw a fresh sample
-        train_set = MIMOSegSynth(num, seed=split_seed("train"), image_size=image_size)
+        train_set = MIMOSegSynth(num, seed=split_seed("train"), image_size=image_size, tasks=cfg.task_mix)
     val_set = MIMOSegSynth(cfg.eval_samples, seed=split_seed("val"), image_size=image_size)
     return train_set, val_set
 

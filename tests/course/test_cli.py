@@ -25,6 +25,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r} o
 
 
 def test_choices_repeat_the_registries():
+    from mimo_edu.data.schema import TASKS
     from mimo_edu.data.synth import SPLITS
     from mimo_edu.foundations.paths import KINDS
     from mimo_edu.model.config import PRESETS as MODEL_PRESETS
@@ -34,6 +35,7 @@ def test_choices_repeat_the_registries():
     assert cli.MODEL_PRESETS == tuple(sorted(MODEL_PRESETS))
     assert cli.TRAIN_PRESETS == tuple(sorted(TRAIN_PRESETS))
     assert cli.SPLITS == tuple(SPLITS)
+    assert cli.TASKS == TASKS
     assert cli.FOUNDATIONS == KINDS
     assert cli.GPUS == tuple(GPUS)
 
@@ -46,3 +48,15 @@ def test_every_command_names_a_function_that_exists(name):
 def test_a_refused_input_prints_the_error_and_exits_2(capsys):
     assert cli.main(["plan", "--gpus", "0"]) == 2
     assert "error: plan: --gpus 0" in capsys.readouterr().err
+
+
+def test_task_mix_reaches_the_training_config():
+    from mimo_edu.train.cli import train_config
+
+    def config(*extra: str):
+        return train_config(cli.build_parser().parse_args(["train", "--out", "runs/x", *extra]))
+
+    assert config().task_mix == ("seg", "perception", "qa_seg", "prompt_qa")
+    assert config("--task-mix", "seg", "prompt_qa", "prompt_qa").task_mix == ("seg", "prompt_qa", "prompt_qa")
+    with pytest.raises(SystemExit):
+        config("--task-mix", "vqa")

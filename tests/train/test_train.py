@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from mimo_edu.checkpoints import LATEST, frozen_fingerprint, latest_checkpoint
 from mimo_edu.data import MIMOSegSynth
-from mimo_edu.errors import CheckpointError
+from mimo_edu.errors import CheckpointError, MimoError
 from mimo_edu.train.config import TrainConfig, get_preset
 from mimo_edu.train.sampler import StepBatchSampler
 from mimo_edu.train.trainer import Trainer, lr_at
@@ -202,3 +202,18 @@ def test_presets():
 def test_bf16_autocast_trains_on_the_cpu():
     records = Trainer(ToyModel(), ToyData(), toy_config(max_steps=3, precision="bf16"), None, collate).train()
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
+
+
+def test_task_mix_sets_the_questions_asked_of_each_training_image():
+    from mimo_edu.train.run import datasets
+
+    cfg = get_preset("nano", max_steps=2, batch_size=6, task_mix=("seg", "prompt_qa", "prompt_qa"))
+    train_set, _ = datasets(cfg, 128)
+    assert train_set.samples_per_image == 3
+    assert [train_set[i].task for i in range(6)] == ["seg", "prompt_qa", "prompt_qa"] * 2
+    first, second = train_set[1], train_set[2]  # one image, two prompt-QA questions drawn apart
+    assert (first.image == second.image).all() and first.question + first.answer != second.question + second.answer
+    assert TrainConfig.from_dict(cfg.to_dict() | {"task_mix": ["seg", "qa_seg"]}).task_mix == ("seg", "qa_seg")
+    for bad in ((), ("seg", "vqa")):
+        with pytest.raises(MimoError, match="task_mix"):
+            get_preset("nano", task_mix=bad)
