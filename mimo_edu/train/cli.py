@@ -26,7 +26,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         overrides["progress"] = False
     if args.from_scratch:
         overrides["from_scratch"] = True
-    if getattr(args, "task_mix", None):
+    if args.task_mix:
         overrides["task_mix"] = tuple(args.task_mix)
     model = {"use_aligner": False} if args.no_aligner else {}
     if args.frozen_dtype is not None:
