@@ -6,6 +6,12 @@ answer's words follow from the question's words plus the image: a model can
 learn every answer exactly. Every grounded term is written `<p>term</p> [SEG]`;
 "Sure, [SEG]." grounds the term the question asked for.
 
+"Is the marked region abnormal?" and its kin are answered as a report gives findings before
+its impression [course choice]: first the marked structure ("It is the <p>ulcer</p> [SEG]"),
+then what it is ("which is a lesion"), then yes or no. A causal model writes its answer a
+token at a time, so an answer that opens with "Yes" or "No" commits before it has named what
+it sees; here each word follows from the words just before it and the question.
+
 Fields: m modality, t / t1 / t2 structure terms, l / ls / al lesion singular,
 plural and with its article, lx the grounded lesion term (singular or plural)
 and art its article, o the host structure, n and be a count, side, size.
@@ -89,12 +95,16 @@ SIZE = (
     P("What size is the {l} in this {m} image?", "A {size} <p>{l}</p> [SEG]."),
 )
 ABNORMAL = (
-    P("Is the marked region abnormal?", "Yes, it is {art}<p>{t}</p> [SEG].", "No, it is the normal <p>{t}</p> [SEG]."),
-    P("Is this normal?", "No, it is {art}<p>{t}</p> [SEG].", "Yes, it is the normal <p>{t}</p> [SEG]."),
-    P("Is the marked structure a lesion?", "Yes, {art}<p>{t}</p> [SEG].", "No, it is the <p>{t}</p> [SEG], which is normal."),
-    P("Does the marked area show disease?", "Yes, it shows {art}<p>{t}</p> [SEG].",
-      "No, it shows the normal <p>{t}</p> [SEG]."),
-    P("Is the marked region healthy?", "No, it is {art}<p>{t}</p> [SEG].", "Yes, it is the healthy <p>{t}</p> [SEG]."),
+    P("Is the marked region abnormal?", "It is the <p>{t}</p> [SEG], which is a lesion. Yes.",
+      "It is the <p>{t}</p> [SEG], which is normal. No."),
+    P("Is this normal?", "It is the <p>{t}</p> [SEG], which is a lesion. No.",
+      "It is the <p>{t}</p> [SEG], which is normal. Yes."),
+    P("Is the marked structure a lesion?", "This is the <p>{t}</p> [SEG], which is a lesion. Yes.",
+      "This is the <p>{t}</p> [SEG], which is normal. No."),
+    P("Does the marked area show disease?", "It shows the <p>{t}</p> [SEG], which is a lesion. Yes.",
+      "It shows the <p>{t}</p> [SEG], which is normal. No."),
+    P("Is the marked region healthy?", "It is the <p>{t}</p> [SEG], which is a lesion. No.",
+      "It is the <p>{t}</p> [SEG], which is normal. Yes."),
 )
 HOST = (
     P("Where is the marked lesion?", "The <p>{t}</p> [SEG] is in the <p>{o}</p> [SEG]."),

@@ -197,6 +197,16 @@ def test_split_seeds_differ():
         split_seed("dev")
 
 
+def test_abnormality_answers_name_the_structure_before_the_verdict():
+    """Lesion and normal answers agree word for word up to the term's [SEG]: nothing before it gives the verdict."""
+    for phrasing in ABNORMAL:
+        lesion, normal = phrasing.answer.split("[SEG]"), phrasing.negative.split("[SEG]")
+        assert lesion[0] == normal[0] and "{t}" in lesion[0], phrasing
+        assert "lesion" in lesion[1] and "normal" in normal[1], phrasing
+        polarity = "Yes" if re.search(r"abnormal|lesion|disease", phrasing.question) else "No"
+        assert polarity in lesion[1] and ({"Yes": "No", "No": "Yes"}[polarity]) in normal[1], phrasing
+
+
 def test_phrasings_are_varied():
     for task in TASKS:
         phrasings = TASK_PHRASINGS[task]
