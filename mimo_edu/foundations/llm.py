@@ -51,7 +51,8 @@ def descriptions() -> list[str]:
 
 
 class TextDataset(Dataset):
-    """Item i of a stream: a description (every DESCRIPTION_EVERY-th), else sample i's (question, answer)."""
+    """Item i of a stream: a description (every DESCRIPTION_EVERY-th), else the (question, answer) of the
+    stream's next sample, so that the turns run through the samples, and their four tasks, in order."""
 
     def __init__(self, num: int, stream: int, image_size: int = 128) -> None:
         self.num, self.stream, self.image_size = num, stream, image_size
@@ -66,7 +67,7 @@ class TextDataset(Dataset):
         if index % DESCRIPTION_EVERY == DESCRIPTION_EVERY - 1:
             rng = np.random.default_rng([self.stream, index, 5])
             return self.descriptions[int(rng.integers(len(self.descriptions)))], None
-        sample = generate_sample(self.stream, index, self.image_size)
+        sample = generate_sample(self.stream, index - index // DESCRIPTION_EVERY, self.image_size)
         return sample.question, sample.answer
 
 

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from mimo_edu.cli import main as cli_main
-from mimo_edu.data import split_seed
+from mimo_edu.data import TASKS, generate_samples, split_seed
 from mimo_edu.errors import CheckpointError
 from mimo_edu.foundations import FOUNDATIONS_DIR
 from mimo_edu.foundations.data import image_tensor, scene
@@ -101,6 +101,17 @@ def test_sam_evaluation_matches_dice_by_hand(tmp_path, capsys):
             dices.append(1.0 if total == 0 else 2 * inter / total)
         assert report["dice"][kind] == pytest.approx(np.mean(dices))
     assert report["num_masks"] == len(s.instances)
+
+
+def test_llm_texts_are_the_streams_samples_in_order_with_descriptions_between():
+    """Every task's turns reach nano-LLM: a description replaces no sample (with four tasks and a description
+    every fourth item, sample i at item i would leave out every prompt-assisted QA turn)."""
+    texts = TextDataset(16, 5)
+    turns = [texts[i] for i in range(16) if texts[i][1] is not None]
+    samples = generate_samples(len(turns), 5)
+    assert turns == [(s.question, s.answer) for s in samples]
+    assert {s.task for s in samples} == set(TASKS)
+    assert sum(texts[i][1] is None for i in range(16)) == 4
 
 
 def test_llm_perplexity_matches_the_mean_token_loss_by_hand(tmp_path, capsys):
