@@ -58,6 +58,27 @@ def prompt_centre_x(sample) -> float:
     return float(x) / sample.image.shape[1]
 
 
+def held_out_accuracy(X: torch.Tensor, y: torch.Tensor) -> float:
+    """A logistic regression (L2 1e-3, LBFGS) on standardised features: fit on the first half of (X (N, D),
+    y (N,) in {0, 1}), accuracy on the second half."""
+    X = (X - X.mean(0)) / X.std(0).clamp_min(1e-6)
+    half = len(y) // 2
+    w = torch.zeros(X.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(X[:half] @ w + b, y[:half])
+        loss = loss + 1e-3 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return float(((X[half:] @ w + b > 0).float() == y[half:]).float().mean())
+
+
 @torch.no_grad()
 def probe(model, num: int) -> dict:
     """Held-out accuracy of a logistic regression telling left from right on the LLM's prompt tokens."""
@@ -73,24 +94,11 @@ def probe(model, num: int) -> dict:
         feats.append(model.visual_tokens(images, prompts).region_tokens.flatten().float())  # (6 * H,)
         labels.append(float(x > 0.5))
     X, y = torch.stack(feats), torch.tensor(labels)
-    X = (X - X.mean(0)) / X.std(0).clamp_min(1e-6)
     half = len(y) // 2
     H = model.config.llm.hidden_size
     out = {"n_fit": half, "n_scored": len(y) - half, "right_share": round(float(y.mean()), 3)}
     for name, cols in (("region_and_sparse", slice(None)), ("region_token", slice(0, H)), ("sparse_tokens", slice(H, None))):
-        w = torch.zeros(X[:, cols].shape[1], requires_grad=True)
-        b = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=200)
-
-        def closure(cols=cols, w=w, b=b, opt=opt):
-            opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(X[:half, cols] @ w + b, y[:half])
-            loss = loss + 1e-3 * (w * w).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        out[name] = round(float(((X[half:, cols] @ w + b > 0).float() == y[half:]).float().mean()), 3)
+        out[name] = round(held_out_accuracy(X[:, cols], y), 3)
     return out
 
 
