@@ -74,8 +74,7 @@ def held_out_accuracy(X: torch.Tensor, y: torch.Tensor) -> float:
         loss.backward()
         return loss
 
-    with torch.enable_grad():
-        opt.step(closure)
+    opt.step(closure)  # LBFGS runs the closure with gradients on, also under no_grad
     return float(((X[half:] @ w + b > 0).float() == y[half:]).float().mean())
 
 

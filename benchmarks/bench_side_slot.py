@@ -25,6 +25,22 @@ from mimo_edu.data.collate import collate
 QUESTION = "Is the marked structure on the left or the right?"
 
 
+def keep_hidden(model) -> dict:
+    """Make the LLM inside `model` return its hidden states after each layer and keep the last call's in
+    the returned dict ("states": layers + 1 tensors (B, L, H), the input embeddings first)."""
+    kept: dict = {}
+
+    def ask(module, args, kwargs):
+        return args, {**kwargs, "output_hidden_states": True}
+
+    def keep(module, args, kwargs, output):
+        kept["states"] = output.hidden_states
+
+    model.llm.model.register_forward_pre_hook(ask, with_kwargs=True)
+    model.llm.model.register_forward_hook(keep, with_kwargs=True)
+    return kept
+
+
 @torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,6 +51,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = load_model(args.checkpoint).eval()
     left, right = (model.tokenizer.convert_tokens_to_ids(model.tokenizer.tokenize(w))[0] for w in (" left", " right"))
+    hidden = keep_hidden(model)
     train = MIMOSegSynth(100 * args.num, seed=split_seed("train"), tasks=("prompt_qa",))
     states, sides, head = [], [], []
     for i in range(len(train)):
@@ -44,18 +61,13 @@ def main() -> None:
         if s.question != QUESTION:
             continue
         batch = collate([s])
-        images, prompts = model.to_frame(batch["images"].float(), batch["visual_prompts"])
-        enc = model.template.encode_batch(batch["questions"], batch["answers"], [len(p) for p in prompts])
-        visual = model.visual_tokens(images, prompts, torch.zeros(1, dtype=torch.long),
-                                     sam_embeddings=model.image_embeddings(images))
-        embeds = model.embed_inputs(enc.input_ids, enc.instruction_mask, visual)
-        out = model.llm.model(inputs_embeds=embeds, attention_mask=enc.attention_mask, output_hidden_states=True)
-        labels = enc.labels[0]
+        out = model(batch)  # the training forward pass; `keep_hidden` records the LLM's layer outputs
+        labels = model.template.encode_batch(batch["questions"], batch["answers"], [1]).labels[0]
         at = [t for t in range(1, len(labels)) if labels[t] in (left, right)][-1] - 1  # predicts the side word
-        states.append(torch.stack([h[0, at] for h in out.hidden_states]).numpy())  # (layers + 1, H)
+        states.append(torch.stack([h[0, at] for h in hidden["states"]]).numpy())  # (layers + 1, H)
         said_right = bool(labels[at + 1] == right)
         sides.append(said_right)
-        logits = model.llm.lm_head(out.last_hidden_state[0, at])
+        logits = out.logits[0, at]
         head.append(bool(logits[right] > logits[left]) == said_right)
     x, y = torch.from_numpy(np.stack(states)), torch.tensor(sides, dtype=torch.float32)  # (N, layers + 1, H), (N,)
     probe = [round(held_out_accuracy(x[:, k], y), 3) for k in range(x.shape[1])]
