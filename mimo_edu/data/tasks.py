@@ -115,9 +115,8 @@ def _qa_seg(rng: np.random.Generator, scene: Scene) -> _Draft:
         mask = everywhere[0].mask
         fields = {**lesion_fields(spec, 1), "side": side_of(mask) or "", "size": size_of(mask, spec)}
         return _Draft(_pick(rng, LOCATION if kind == "side" else SIZE), fields, {spec.name: mask})
-    masks = {host: scene.of(host)[0].mask}
-    if found:
-        masks.update({term: _union(found) for term in (spec.name, spec.plural)})
+    host_mask = scene.of(host)[0].mask
+    masks = {host: host_mask, spec.plural: _union(found) if found else np.zeros_like(host_mask)}
     fields = {"o": host, **lesion_fields(spec, len(found))}
     return _Draft(_pick(rng, PRESENCE if kind == "presence" else COUNT), fields, masks, present=bool(found))
 

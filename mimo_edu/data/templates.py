@@ -12,9 +12,15 @@ then what it is ("which is a lesion"), then yes or no. A causal model writes its
 token at a time, so an answer that opens with "Yes" or "No" commits before it has named what
 it sees; here each word follows from the words just before it and the question.
 
+The same holds for every word that depends on what a mask shows [course choice]: how many
+lesions an organ holds, on which side and how big one is are said after the `[SEG]` that
+segments them ("I looked for <p>cysts</p> [SEG] in the <p>liver</p> [SEG] and found 2. Yes."; the
+lesion term is the question's plural whatever the count, its mask empty when there are none),
+so that the model reads them back from its own mask (`grounding.MaskReadout`).
+
 Fields: m modality, t / t1 / t2 structure terms, l / ls / al lesion singular,
-plural and with its article, lx the grounded lesion term (singular or plural)
-and art its article, o the host structure, n and be a count, side, size.
+plural and with its article, art the article of t, o the host structure, n a
+count, side, size.
 """
 
 import itertools
@@ -34,8 +40,9 @@ class Phrasing:
     negative: str = ""
 
     def fill(self, present: bool = True, **fields: str) -> tuple[str, str]:
-        """(question, answer) with the fields filled in; `present=False` picks the negative answer."""
-        return self.question.format(**fields), (self.answer if present else self.negative).format(**fields)
+        """(question, answer) with the fields filled in; `present=False` picks the negative answer (the answer
+        itself when there is none: a count of 0 is said as any other)."""
+        return self.question.format(**fields), (self.answer if present else self.negative or self.answer).format(**fields)
 
 
 P = Phrasing
@@ -64,35 +71,32 @@ PERCEPTION = (
     P("Name the marked region.", "This is the <p>{t}</p> [SEG]."),
 )
 PRESENCE = (
-    P("Is there {al} in the {o}?", "Yes, {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
-      "No, the <p>{o}</p> [SEG] shows no {ls}."),
-    P("Does the {o} contain {al}?", "Yes, the <p>{o}</p> [SEG] contains {art}<p>{lx}</p> [SEG].",
-      "No, the <p>{o}</p> [SEG] contains no {ls}."),
-    P("Are there any {ls} in the {o}?", "Yes, the <p>{o}</p> [SEG] has {art}<p>{lx}</p> [SEG].",
-      "No, the <p>{o}</p> [SEG] has no {ls}."),
-    P("Check the {o} of this {m} image for {ls}.", "Found {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
-      "The <p>{o}</p> [SEG] is free of {ls}."),
-    P("Is the {o} free of {ls}?", "No, I see {art}<p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
-      "Yes, the <p>{o}</p> [SEG] is free of {ls}."),
+    P("Is there {al} in the {o}?", "I looked for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] and found {n}. Yes.",
+      "I looked for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] and found none. No."),
+    P("Does the {o} contain {al}?", "Looking for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] I find {n}. Yes.",
+      "Looking for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] I find none. No."),
+    P("Are there any {ls} in the {o}?", "Searching the <p>{o}</p> [SEG] for <p>{ls}</p> [SEG] gives {n}. Yes.",
+      "Searching the <p>{o}</p> [SEG] for <p>{ls}</p> [SEG] gives none. No."),
+    P("Check the {o} of this {m} image for {ls}.", "I checked the <p>{o}</p> [SEG] for <p>{ls}</p> [SEG] and found {n}.",
+      "I checked the <p>{o}</p> [SEG] for <p>{ls}</p> [SEG] and found none."),
+    P("Is the {o} free of {ls}?", "I looked for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] and found {n}. No.",
+      "I looked for <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] and found none. Yes."),
 )
 COUNT = (
-    P("How many {ls} are in the {o}?", "There {be} {n} <p>{lx}</p> [SEG] in the <p>{o}</p> [SEG].",
-      "There are no {ls} in the <p>{o}</p> [SEG]."),
-    P("Count the {ls} in the {o}.", "I count {n} <p>{lx}</p> [SEG].", "I count no {ls} in the <p>{o}</p> [SEG]."),
-    P("How many {ls} does the {o} have?", "The <p>{o}</p> [SEG] has {n} <p>{lx}</p> [SEG].",
-      "The <p>{o}</p> [SEG] has no {ls}."),
-    P("What is the number of {ls} in the {o}?", "The number of <p>{ls}</p> [SEG] is {n}.",
-      "The number is 0: the <p>{o}</p> [SEG] has no {ls}."),
+    P("How many {ls} are in the {o}?", "Counting the <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] gives {n}."),
+    P("Count the {ls} in the {o}.", "I count the <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] as {n}."),
+    P("How many {ls} does the {o} have?", "In the <p>{o}</p> [SEG] the <p>{ls}</p> [SEG] number {n}."),
+    P("What is the number of {ls} in the {o}?", "The number of <p>{ls}</p> [SEG] in the <p>{o}</p> [SEG] is {n}."),
 )
 LOCATION = (
     P("Is the {l} on the left or the right?", "The <p>{l}</p> [SEG] is on the {side}."),
     P("On which side of the image is the {l}?", "The <p>{l}</p> [SEG] is on the {side} side."),
-    P("Where is the {l}, left or right?", "On the {side}: <p>{l}</p> [SEG]."),
+    P("Where is the {l}, left or right?", "The <p>{l}</p> [SEG] lies on the {side}."),
 )
 SIZE = (
     P("Is the {l} large or small?", "The <p>{l}</p> [SEG] is {size}."),
-    P("How big is the {l}?", "It is a {size} <p>{l}</p> [SEG]."),
-    P("What size is the {l} in this {m} image?", "A {size} <p>{l}</p> [SEG]."),
+    P("How big is the {l}?", "The <p>{l}</p> [SEG] is a {size} one."),
+    P("What size is the {l} in this {m} image?", "This <p>{l}</p> [SEG] is {size}."),
 )
 ABNORMAL = (
     P("Is the marked region abnormal?", "It is the <p>{t}</p> [SEG], which is a lesion. Yes.",
@@ -112,14 +116,14 @@ HOST = (
     P("In what part of this {m} image is the marked lesion?", "In the <p>{o}</p> [SEG]: {art}<p>{t}</p> [SEG]."),
 )
 MARKED_SIZE = (
-    P("Is the marked lesion large or small?", "It is a {size} <p>{t}</p> [SEG]."),
+    P("Is the marked lesion large or small?", "It is the <p>{t}</p> [SEG] and it is {size}."),
     P("How big is the marked lesion?", "The marked <p>{t}</p> [SEG] is {size}."),
-    P("What size is the marked lesion?", "A {size} <p>{t}</p> [SEG]."),
+    P("What size is the marked lesion?", "The <p>{t}</p> [SEG] looks {size}."),
 )
 MARKED_SIDE = (
     P("Is the marked structure on the left or the right?", "The <p>{t}</p> [SEG] is on the {side}."),
-    P("Which side is the marked region on?", "It is on the {side}: the <p>{t}</p> [SEG]."),
-    P("Is the marked region in the left or the right half of the image?", "The {side} half: <p>{t}</p> [SEG]."),
+    P("Which side is the marked region on?", "It is the <p>{t}</p> [SEG] on the {side}."),
+    P("Is the marked region in the left or the right half of the image?", "The <p>{t}</p> [SEG] is in the {side} half."),
 )
 
 TASK_PHRASINGS = {
@@ -145,12 +149,8 @@ def a_an(word: str) -> str:
 
 
 def lesion_fields(spec: Structure, count: int) -> dict[str, str]:
-    """Fields naming lesion `spec` found `count` times (count 0 reads like 1)."""
-    many = count > 1
-    return {
-        "l": spec.name, "ls": spec.plural, "al": a_an(spec.name) + spec.name, "lx": spec.plural if many else spec.name,
-        "art": "" if many else a_an(spec.name), "n": str(count), "be": "are" if many else "is",
-    }
+    """Fields naming lesion `spec` found `count` times."""
+    return {"l": spec.name, "ls": spec.plural, "al": a_an(spec.name) + spec.name, "n": str(count)}
 
 
 def corpus_texts() -> list[str]:

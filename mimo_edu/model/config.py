@@ -194,6 +194,7 @@ class MIMOConfig:
     # what the [SEG] head reads: "phrase_mean", the mean hidden state over `<p>term</p>` [course choice], or
     # "seg_state", the single hidden state that predicts [SEG], as LISA (see grounding.seg_features)
     seg_feature: str = "phrase_mean"
+    mask_readout: bool = False  # each [SEG]'s mask read back into the LLM (see grounding.MaskReadout); MIMO: no
     use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
     aligner_dim: int = 256
     aligner_heads: int = 4
@@ -297,6 +298,10 @@ def nano_config() -> MIMOConfig:
     single state [course choice]: the term's own tokens are in the mean, so each term gets a distinct prompt
     from the first step, while a tiny language model's `</p>` state is nearly the same for every term.
     Images are stretched to the square frame (`resize="stretch"`): MIMOSeg-synth's images are square.
+
+    Each [SEG]'s mask is read back into the LLM (`mask_readout`, see grounding.MaskReadout) [course choice]:
+    how many lesions an organ holds, on which side and how big one is are said after the [SEG] that segments
+    them, read from the mask nano-SAM's decoder draws rather than from the 16 image tokens.
     """
     return MIMOConfig(
         preset="nano",
@@ -304,6 +309,7 @@ def nano_config() -> MIMOConfig:
         segmenter=SegmenterConfig(prompt_dim=128),
         region_source="sam",
         prompt_masks=True,
+        mask_readout=True,
         lora_rank=8,
         trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
         bce_weight=0.5,

@@ -12,21 +12,96 @@ answer format is not public]). What the MLP reads is `MIMOConfig.seg_feature`:
   term. A `[SEG]` without a phrase ("Sure, [SEG].") uses the state that predicts it, as LISA.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
+
+from mimo_edu.data.scenes import min_area
+from mimo_edu.data.tasks import side_of
 
 
 class GroundingHead(nn.Module):
     """LISA's text_hidden_fcs: Linear(H, H) - ReLU - Linear(H, D), one sparse SAM prompt per `[SEG]`
-    (D = SAM's prompt width, 256 in SAM)."""
+    (D = SAM's prompt width, 256 in SAM); with `readout`, also the way back (`MaskReadout`)."""
 
-    def __init__(self, llm_dim: int, prompt_dim: int = 256) -> None:
+    def __init__(self, llm_dim: int, prompt_dim: int = 256, readout: bool = False) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(llm_dim, llm_dim), nn.ReLU(), nn.Linear(llm_dim, prompt_dim))
+        self.readout = MaskReadout(llm_dim) if readout else None
 
     def forward(self, seg_hidden: torch.Tensor) -> torch.Tensor:
         return self.mlp(seg_hidden)[:, None]  # (K, H) -> (K, 1, D)
+
+
+MAX_COUNT = 4  # pieces counted; more read as 4
+RADIUS_STEP, RADIUS_BINS = 0.005, 32  # equivalent radius as a fraction of the image side, in bins of 0.005
+
+
+def mask_summary(mask: np.ndarray) -> tuple[int, int, int]:
+    """What a mask (H, W) bool shows, as three small integers: (pieces, side, radius bin).
+
+    pieces: 8-connected components of at least half a lesion's minimum area (`scenes.min_area`), at most
+    MAX_COUNT; side: 0 none or near the midline, 1 left, 2 right (`tasks.side_of`); radius bin: the kept area's
+    equivalent radius sqrt(area / pi) over the image side, in steps of RADIUS_STEP, at most RADIUS_BINS - 1.
+    """
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,)
+    keep = np.flatnonzero(sizes >= min_area(mask.shape[0]) / 2) + 1
+    kept = np.isin(labels, keep)
+    if not kept.any():
+        return 0, 0, 0
+    side = {None: 0, "left": 1, "right": 2}[side_of(kept)]
+    radius = np.sqrt(kept.sum() / np.pi) / mask.shape[0]
+    return min(len(keep), MAX_COUNT), side, min(int(radius / RADIUS_STEP), RADIUS_BINS - 1)
+
+
+class MaskReadout(nn.Module):
+    """The way back from a mask to the LLM [course choice]: what each `[SEG]`'s mask shows (`mask_summary`:
+    how many pieces, which half, how big) becomes a vector added to the input embedding of that `[SEG]` and of
+    every token after it up to the next `[SEG]` (`carry_readout`), so the words after it can say it. MIMO decodes masks only after the answer; SegLLM feeds masks back into the
+    LLM's input. Training reads the true masks (teacher forcing, as for the words); `MIMO.generate`, the masks
+    it has just predicted. Starts at zero, or, after `start_as_words`, as the words that say what it reads."""
+
+    WORDS = {"pieces": [" 0", " 1", " 2", " 3", " 4"], "side": ["", " left", " right"]}
+
+    def __init__(self, llm_dim: int) -> None:
+        super().__init__()
+        self.pieces = nn.Embedding(MAX_COUNT + 1, llm_dim)
+        self.side = nn.Embedding(3, llm_dim)
+        self.radius = nn.Embedding(RADIUS_BINS, llm_dim)
+        for table in (self.pieces, self.side, self.radius):
+            nn.init.zeros_(table.weight)
+
+    @torch.no_grad()
+    def start_as_words(self, embeddings: nn.Embedding, tokenizer) -> None:
+        """Each count and side starts as the mean token embedding of the word that says it (" 2", " left")
+        [course choice]: the answer then has only to repeat a word it already reads, as new tokens are often
+        started from related words' embeddings."""
+        for name, words in self.WORDS.items():
+            table = getattr(self, name)
+            for row, word in enumerate(words):
+                if word:
+                    ids = torch.tensor(tokenizer.encode(word, add_special_tokens=False), device=table.weight.device)
+                    table.weight[row] = embeddings(ids).mean(0).to(table.weight.dtype)
+
+    def forward(self, masks: torch.Tensor) -> torch.Tensor:
+        """masks (K, H, W) bool -> (K, H_llm), one vector per mask."""
+        summary = torch.tensor([mask_summary(m) for m in masks.cpu().numpy()], device=self.pieces.weight.device)
+        summary = summary.view(-1, 3)  # (K, 3), also when K = 0
+        return self.pieces(summary[:, 0]) + self.side(summary[:, 1]) + self.radius(summary[:, 2])
+
+
+def carry_readout(is_seg: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+    """is_seg (B, L) bool, read (K, H) one read-out per `[SEG]` in reading order -> (B, L, H): at each position the
+    read-out of the latest `[SEG]` at or before it in its row, zero before the row's first `[SEG]`."""
+    if not len(read):
+        return read.new_zeros(*is_seg.shape, read.shape[-1])
+    seen = is_seg.long().cumsum(1)  # (B, L): [SEG]s so far in the row, this one included
+    before = F.pad(is_seg.sum(1).cumsum(0), (1, 0))[:-1]  # (B,): [SEG]s in the rows above
+    index = (before[:, None] + seen - 1).clamp(min=0)  # (B, L)
+    return torch.where((seen > 0)[..., None], read[index], 0.0)
 
 
 def seg_positions(input_ids: torch.Tensor, seg_id: int) -> torch.Tensor:

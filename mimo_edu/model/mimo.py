@@ -7,7 +7,8 @@ question ─► tokenizer ─► token embeddings ──────────
               Multi-modal Input Aligner (question reads image + prompts)
                              ─► Llama (+ LoRA) ─► answer with [SEG] after each grounded term
 each [SEG]'s feature ─► GroundingHead ─► SAM mask decoder ─► one mask per [SEG]
-image ─► SAM image encoder ─► image embedding ─────┘
+image ─► SAM image encoder ─► image embedding ─────┘              │
+  (nano) each mask ─► MaskReadout: pieces, side, size ─► added to its [SEG] as the LLM reads it on
 
 A [SEG]'s feature (`config.seg_feature`): nano and lite average the hidden states over the
 phrase `<p>term</p>` it follows [course choice]; paper reads the single hidden state that
@@ -43,7 +44,7 @@ from mimo_edu.errors import CheckpointError, DataError, PromptError
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
-from mimo_edu.model.grounding import GroundingHead, mask_bce_loss, mask_dice_loss, seg_positions
+from mimo_edu.model.grounding import GroundingHead, carry_readout, mask_bce_loss, mask_dice_loss, seg_positions
 from mimo_edu.model.grounding import seg_features as gather_seg_features
 from mimo_edu.model.language import add_lora, build_llm, checkpoint_layers, is_embedding_param, is_lora_param
 from mimo_edu.model.objects import object_weights
@@ -153,7 +154,9 @@ class MIMO(nn.Module):
         self.region_decoder = (
             copy.deepcopy(self.segmenter.sam.mask_decoder) if config.region_source == "sam" else None
         )
-        self.grounding = GroundingHead(H, config.segmenter.prompt_dim)
+        self.grounding = GroundingHead(H, config.segmenter.prompt_dim, config.mask_readout)
+        if self.grounding.readout is not None and tokenizer is not None:
+            self.grounding.readout.start_as_words(self.llm.get_input_embeddings(), tokenizer)
         self.template = (
             ConversationTemplate(
                 tokenizer, config.image_tokens, config.tokens_per_prompt, config.system_prompt
@@ -398,11 +401,21 @@ class MIMO(nn.Module):
 
         images, image_of = unique_images(images)  # (U, 3, S, S), (B,): a shared image is encoded once
         seg_at = seg_positions(input_ids, self.template.seg_id)  # (B, L)
+        counts = seg_at.sum(1).tolist()
+        for i, (k, target) in enumerate(zip(counts, batch["masks"], strict=True)):
+            if k != len(target):
+                raise DataError(
+                    f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
+                    f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
+                )
         needs_sam = seg_at.any() or (c.region_source == "sam" and any(prompts))
         if image_embeddings is None and needs_sam:
             image_embeddings = self.image_embeddings(images)[image_of]  # (B, D, h, w)
         visual = self.visual_tokens(images, prompts, image_of, sam_embeddings=image_embeddings)
         embeds = self.embed_inputs(input_ids, enc.instruction_mask.to(self.device), visual)
+        if self.grounding.readout is not None and seg_at.any():  # the true masks are read back (teacher forcing)
+            read = self.grounding.readout(torch.cat(list(batch["masks"])).bool())  # (K, H)
+            embeds = embeds + carry_readout(input_ids == self.template.seg_id, read).to(embeds.dtype)
         hidden = self.llm.model(
             inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
         ).last_hidden_state
@@ -411,13 +424,6 @@ class MIMO(nn.Module):
             logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
         )
 
-        counts = seg_at.sum(1).tolist()
-        for i, (k, target) in enumerate(zip(counts, batch["masks"], strict=True)):
-            if k != len(target):
-                raise DataError(
-                    f"sample {batch['ids'][i] if 'ids' in batch else i}: its answer has {k} {SEG_TOKEN} "
-                    f"but {len(target)} masks; give one mask per {SEG_TOKEN}, in order."
-                )
         sparse = self.grounding(self.seg_features(hidden, input_ids))  # (K, 1, D), K = all [SEG] of the batch
         pred = logits.new_zeros(0, c.image_size, c.image_size)
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
@@ -447,7 +453,8 @@ class MIMO(nn.Module):
         max_new_tokens: int = 48,
         image_embedding: torch.Tensor | None = None,
     ) -> GroundedAnswer:
-        """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size.
+        """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size, decoded
+        as soon as the `[SEG]` is written (with `mask_readout`, the `[SEG]` then reads it back as it enters the LLM).
 
         image: (H, W, 3) uint8 array (other arrays are converted, see `to_rgb`) or (3, H, W) float tensor
         in [0, 1]; prompts (one or a list) in its pixels. The request passes the gate first (`check_request`:
@@ -473,6 +480,8 @@ class MIMO(nn.Module):
         out = self.llm.model(inputs_embeds=embeds, cache=cache, use_cache=True)
         generated: list[int] = []
         states: list[torch.Tensor] = []  # states[i] predicts generated[i]
+        masks: list[torch.Tensor] = []  # (H, W) logits of each [SEG] so far, decoded as soon as it is written
+        carried = 0  # the latest [SEG]'s mask read-out, added to each input from that [SEG] on
         for _ in range(max_new_tokens):
             h = out.last_hidden_state[:, -1]  # (1, H): the state that predicts the next token
             logits = self.llm.lm_head(h)
@@ -482,22 +491,25 @@ class MIMO(nn.Module):
                 break
             states.append(h)
             generated.append(token)
-            next_embed = self.llm.get_input_embeddings()(torch.tensor([[token]], device=self.device))
-            out = self.llm.model(inputs_embeds=next_embed, cache=cache, use_cache=True)
+            next_embed = self.llm.get_input_embeddings()(torch.tensor([[token]], device=self.device))  # (1, 1, H)
+            if token == t.seg_id:
+                if image_embedding is None:
+                    image_embedding = self.image_embeddings(images)
+                answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
+                hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
+                sparse = self.grounding(self.seg_features(hidden, answer_ids)[-1:])  # (1, 1, D): this [SEG]
+                mask = self.decode_masks(
+                    image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]], self.config.image_size
+                )
+                masks.append(self.frame_to_image(mask, height, width)[0])  # (H, W)
+                if self.grounding.readout is not None:  # the mask it has just drawn, read back
+                    carried = self.grounding.readout(masks[-1][None] > 0).to(next_embed.dtype)[None]  # (1, 1, H)
+            out = self.llm.model(inputs_embeds=next_embed + carried, cache=cache, use_cache=True)
 
         text = t.decode_answer(generated)
         probs = np.zeros((0, height, width), np.float32)
-        if t.seg_id in generated:
-            if image_embedding is None:
-                image_embedding = self.image_embeddings(images)
-            answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
-            hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
-            sparse = self.grounding(self.seg_features(hidden, answer_ids))  # (K, 1, D)
-            mask_logits = self.decode_masks(
-                image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]] * len(sparse), self.config.image_size
-            )
-            mask_logits = self.frame_to_image(mask_logits, height, width)  # (K, H, W)
-            probs = mask_logits.sigmoid().cpu().numpy()
+        if masks:
+            probs = torch.stack(masks).sigmoid().cpu().numpy()  # (K, H, W)
         return GroundedAnswer(text, grounded_terms(text), probs > 0.5, probs)
 
     def image_tensor(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:

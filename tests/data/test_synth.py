@@ -44,6 +44,10 @@ def samples():
     return generate_samples(320, seed=11)
 
 
+def _plurals(modality: str) -> set[str]:
+    return {s.plural for s in STRUCTURES[modality] if s.lesion}
+
+
 def _names(modality: str) -> set[str]:
     return {s.name for s in STRUCTURES[modality]} | {s.plural for s in STRUCTURES[modality] if s.lesion}
 
@@ -65,7 +69,9 @@ def test_every_seg_token_has_its_mask(samples):
         assert k >= 1 and s.masks.shape == (k, 128, 128) and s.masks.dtype == bool
         assert len(s.terms) == k
         assert s.image.shape == (128, 128, 3) and s.image.dtype == np.uint8
-        assert (s.masks.sum(axis=(1, 2)) >= min_area(128)).all()
+        areas = s.masks.sum(axis=(1, 2))
+        found_none = [s.task == "qa_seg" and t in _plurals(s.modality) for t in s.terms]  # "cysts [SEG]: none"
+        assert all(a >= min_area(128) or (a == 0 and none) for a, none in zip(areas, found_none, strict=True))
         assert "<image>" not in s.question and "<image>" not in s.answer
         # every phrase is grounded right after it, and names the term its mask belongs to
         assert s.answer.count("</p>") == len(re.findall(r"</p> \[SEG\]", s.answer))

@@ -17,6 +17,7 @@ from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.cli import params_table
 from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config, scratch_config
+from mimo_edu.model.grounding import MAX_COUNT, RADIUS_BINS, RADIUS_STEP, carry_readout, mask_summary
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import (
     NANO_TOKENIZER_DIR,
@@ -215,10 +216,10 @@ def test_generate_gives_one_mask_per_seg_from_the_training_hidden_state(nano):
     assert result.plain_text == "Yes, a cyst in the left kidney."
     assert result.masks.shape == (2, S, S) and result.masks.dtype == bool
     assert result.mask_probs.shape == (2, S, S)
-    # the KV-cached decoding reads the same hidden states as teacher forcing
+    # the KV-cached decoding reads the same hidden states as teacher forcing (given the masks it read back)
     with torch.no_grad():
         batch["questions"] = ["Is there a lesion?"]
-        out = nano(batch)
+        out = nano({**batch, "masks": [torch.from_numpy(result.masks)]})
     np.testing.assert_allclose(result.mask_probs, out.pred_masks[0].sigmoid().numpy(), atol=1e-4)
 
 
@@ -546,3 +547,56 @@ def test_longest_side_losses_read_only_the_image_part_of_the_frame():
     pred = out.pred_masks[0]
     assert pred.shape == (1, S, S) and model.frame_size(64, 128) == (64, 128)
     torch.testing.assert_close(out.bce_loss, mask_bce_loss(pred[:, :64], batch["masks"][0].float()))
+
+
+def test_mask_summary_counts_pieces_and_reads_side_and_size():
+    empty = np.zeros((S, S), bool)
+    assert mask_summary(empty) == (0, 0, 0)
+    two = empty.copy()
+    two[10:20, 10:20] = two[40:50, 20:30] = True  # two 10 x 10 squares on the left
+    two[100, 100] = True  # a one-pixel speck: below half a lesion's least area, not a piece
+    pieces, side, radius = mask_summary(two)
+    assert (pieces, side) == (2, 1)
+    assert radius == int(np.sqrt(200 / np.pi) / S / RADIUS_STEP)
+    assert mask_summary(np.fliplr(two))[:2] == (2, 2)  # mirrored: right
+    many = np.kron(np.eye(8, dtype=bool), np.ones((16, 16), bool))  # 8 squares touching only at corners
+    assert mask_summary(many)[0] == 1  # 8-connected: one piece
+    apart = np.zeros((S, S), bool)
+    for k in range(6):
+        apart[5 + 20 * k : 15 + 20 * k, 5:15] = True
+    assert mask_summary(apart)[0] == MAX_COUNT  # six pieces read as the most it counts
+    assert mask_summary(np.ones((S, S), bool))[2] == RADIUS_BINS - 1
+
+
+def test_mask_readout_feeds_each_seg_its_mask_in_training_and_its_prediction_in_generation(nano):
+    """Teacher forcing reads the true masks at each [SEG]; generate reads the mask it has just predicted: given
+    generate's own masks as the truth, teacher forcing reproduces its second mask, which the first one's
+    read-out changes."""
+    assert nano.config.mask_readout and build_mimo("nano", mask_readout=False).grounding.readout is None
+    nano.eval()
+    with torch.no_grad():
+        for table in (nano.grounding.readout.pieces, nano.grounding.readout.side, nano.grounding.readout.radius):
+            table.weight.normal_(0, 1.0)
+    answer = "I looked for <p>cysts</p> [SEG] in the <p>liver</p> [SEG]: 2. Yes."
+    prompts = [box(20, 20, 90, 100)]
+    batch = make_batch([answer], [prompts], questions=["Is there a cyst in the liver?"])
+    script_answer(nano, answer)
+    result = nano.generate(batch["images"][0], "Is there a cyst in the liver?", prompts)
+    assert result.text == answer and result.masks.shape == (2, S, S)
+    alt = np.zeros_like(result.masks)
+    if mask_summary(result.masks[0]) == mask_summary(alt[0]):
+        alt[0, 10:60, 20:70] = True
+    with torch.no_grad():
+        own = nano({**batch, "masks": [torch.from_numpy(result.masks)]}).pred_masks[0].sigmoid().numpy()
+        other = nano({**batch, "masks": [torch.from_numpy(alt)]}).pred_masks[0].sigmoid().numpy()
+    np.testing.assert_allclose(result.mask_probs, own, atol=1e-4)
+    assert np.abs(other[1] - own[1]).max() > 1e-3  # the first mask's read-out changed the second
+    np.testing.assert_allclose(other[0], own[0], atol=1e-5)  # and nothing before it
+
+
+def test_carry_readout_holds_each_seg_reading_until_the_next_seg():
+    is_seg = torch.tensor([[0, 1, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    read = torch.tensor([[1.0], [2.0], [3.0]])  # the three [SEG]s in reading order
+    carried = carry_readout(is_seg, read)[..., 0]
+    torch.testing.assert_close(carried, torch.tensor([[0, 1, 1, 1, 2, 2], [0, 0, 0, 0, 0, 0], [3, 3, 3, 3, 3, 3.0]]))
+    assert carry_readout(torch.zeros(2, 3, dtype=torch.bool), torch.zeros(0, 1)).shape == (2, 3, 1)
