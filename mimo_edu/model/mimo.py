@@ -44,7 +44,14 @@ from mimo_edu.errors import CheckpointError, DataError, PromptError
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.config import MIMOConfig
 from mimo_edu.model.conversation import IGNORE_INDEX, ConversationTemplate
-from mimo_edu.model.grounding import GroundingHead, carry_readout, mask_bce_loss, mask_dice_loss, seg_positions
+from mimo_edu.model.grounding import (
+    READ_PROBABILITY,
+    GroundingHead,
+    carry_readout,
+    mask_bce_loss,
+    mask_dice_loss,
+    seg_positions,
+)
 from mimo_edu.model.grounding import seg_features as gather_seg_features
 from mimo_edu.model.language import add_lora, build_llm, checkpoint_layers, is_embedding_param, is_lora_param
 from mimo_edu.model.objects import object_weights
@@ -414,7 +421,8 @@ class MIMO(nn.Module):
         visual = self.visual_tokens(images, prompts, image_of, sam_embeddings=image_embeddings)
         embeds = self.embed_inputs(input_ids, enc.instruction_mask.to(self.device), visual)
         if self.grounding.readout is not None and seg_at.any():  # the true masks are read back (teacher forcing)
-            read = self.grounding.readout(torch.cat(list(batch["masks"])).bool())  # (K, H)
+            terms = [term for answer in batch["answers"] for term in grounded_terms(answer)]
+            read = self.grounding.readout(torch.cat(list(batch["masks"])).bool(), terms)  # (K, H)
             embeds = embeds + carry_readout(input_ids == self.template.seg_id, read).to(embeds.dtype)
         hidden = self.llm.model(
             inputs_embeds=embeds, attention_mask=enc.attention_mask.to(self.device)
@@ -503,7 +511,9 @@ class MIMO(nn.Module):
                 )
                 masks.append(self.frame_to_image(mask, height, width)[0])  # (H, W)
                 if self.grounding.readout is not None:  # the mask it has just drawn, read back
-                    carried = self.grounding.readout(masks[-1][None] > 0).to(next_embed.dtype)[None]  # (1, 1, H)
+                    term = grounded_terms(t.decode_answer(generated))[-1]
+                    sure = masks[-1][None].sigmoid() >= READ_PROBABILITY  # (1, H, W)
+                    carried = self.grounding.readout(sure, [term]).to(next_embed.dtype)[None]  # (1, 1, H)
             out = self.llm.model(inputs_embeds=next_embed + carried, cache=cache, use_cache=True)
 
         text = t.decode_answer(generated)

@@ -54,6 +54,12 @@ def provenance_rows() -> list[tuple[str, str, str, str]]:
          "mean hidden state over `<p>term</p>`",
          "the single hidden state that predicts `[SEG]`",
          "paper: LISA [inferred]; nano: this course (a tiny LLM's `</p>` state is nearly the same for every term)"),
+        ("mask read back",
+         "each `[SEG]`'s mask (its pieces, its half, small or large for its class) added to the LLM's input "
+         "from that `[SEG]` to the next" if nano.mask_readout else "none",
+         "none: the masks are decoded after the answer" if not paper.mask_readout else "as nano",
+         "nano: this course (SegLLM feeds masks back into the LLM's input); MIMO's paper describes no path "
+         "from the masks back to the LLM"),
         ("LoRA",
          f"rank {nano.lora_rank}, alpha {nano.lora_alpha:g}, on {' and '.join(nano.lora_targets)}",
          f"rank {paper.lora_rank}, alpha {paper.lora_alpha:g}, on {' and '.join(paper.lora_targets)}",

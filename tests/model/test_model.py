@@ -17,7 +17,15 @@ from mimo_edu.model import MIMO, PARTS, build_mimo
 from mimo_edu.model.aligner import InputAligner
 from mimo_edu.model.cli import params_table
 from mimo_edu.model.config import SegmenterConfig, VisionConfig, nano_config, paper_config, scratch_config
-from mimo_edu.model.grounding import MAX_COUNT, RADIUS_BINS, RADIUS_STEP, carry_readout, mask_summary
+from mimo_edu.model.grounding import (
+    MAX_COUNT,
+    READ_PROBABILITY,
+    SIDES,
+    SIZES,
+    carry_readout,
+    lesion_named,
+    mask_summary,
+)
 from mimo_edu.model.segmenter import Segmenter
 from mimo_edu.model.tokenizer import (
     NANO_TOKENIZER_DIR,
@@ -219,7 +227,7 @@ def test_generate_gives_one_mask_per_seg_from_the_training_hidden_state(nano):
     # the KV-cached decoding reads the same hidden states as teacher forcing (given the masks it read back)
     with torch.no_grad():
         batch["questions"] = ["Is there a lesion?"]
-        out = nano({**batch, "masks": [torch.from_numpy(result.masks)]})
+        out = nano({**batch, "masks": [torch.from_numpy(result.mask_probs >= READ_PROBABILITY)]})
     np.testing.assert_allclose(result.mask_probs, out.pred_masks[0].sigmoid().numpy(), atol=1e-4)
 
 
@@ -551,21 +559,25 @@ def test_longest_side_losses_read_only_the_image_part_of_the_frame():
 
 def test_mask_summary_counts_pieces_and_reads_side_and_size():
     empty = np.zeros((S, S), bool)
-    assert mask_summary(empty) == (0, 0, 0)
+    assert mask_summary(empty, "cysts") == (0, 0, 0)
     two = empty.copy()
     two[10:20, 10:20] = two[40:50, 20:30] = True  # two 10 x 10 squares on the left
     two[100, 100] = True  # a one-pixel speck: below half a lesion's least area, not a piece
-    pieces, side, radius = mask_summary(two)
-    assert (pieces, side) == (2, 1)
-    assert radius == int(np.sqrt(200 / np.pi) / S / RADIUS_STEP)
-    assert mask_summary(np.fliplr(two))[:2] == (2, 2)  # mirrored: right
+    assert mask_summary(two, "cysts") == (2, SIDES.index("left"), SIZES.index("small"))
+    assert mask_summary(np.fliplr(two), "liver")[:2] == (2, SIDES.index("right"))
+    assert mask_summary(two, "liver")[2] == 0  # anatomy has no size
     many = np.kron(np.eye(8, dtype=bool), np.ones((16, 16), bool))  # 8 squares touching only at corners
     assert mask_summary(many)[0] == 1  # 8-connected: one piece
     apart = np.zeros((S, S), bool)
     for k in range(6):
         apart[5 + 20 * k : 15 + 20 * k, 5:15] = True
     assert mask_summary(apart)[0] == MAX_COUNT  # six pieces read as the most it counts
-    assert mask_summary(np.ones((S, S), bool))[2] == RADIUS_BINS - 1
+    cyst = lesion_named("cysts")
+    assert cyst is lesion_named("cyst") and lesion_named("liver") is None
+    r = int(cyst.size_split * S) + 2  # a disc just over the class's size split is large, just under small
+    yy, xx = np.mgrid[:S, :S]
+    assert mask_summary((yy - 64) ** 2 + (xx - 30) ** 2 <= r**2, "cyst")[2] == SIZES.index("large")
+    assert mask_summary((yy - 64) ** 2 + (xx - 30) ** 2 <= (r - 4) ** 2, "cyst")[2] == SIZES.index("small")
 
 
 def test_mask_readout_feeds_each_seg_its_mask_in_training_and_its_prediction_in_generation(nano):
@@ -575,7 +587,7 @@ def test_mask_readout_feeds_each_seg_its_mask_in_training_and_its_prediction_in_
     assert nano.config.mask_readout and build_mimo("nano", mask_readout=False).grounding.readout is None
     nano.eval()
     with torch.no_grad():
-        for table in (nano.grounding.readout.pieces, nano.grounding.readout.side, nano.grounding.readout.radius):
+        for table in (nano.grounding.readout.pieces, nano.grounding.readout.side, nano.grounding.readout.size):
             table.weight.normal_(0, 1.0)
     answer = "I looked for <p>cysts</p> [SEG] in the <p>liver</p> [SEG]: 2. Yes."
     prompts = [box(20, 20, 90, 100)]
@@ -583,11 +595,12 @@ def test_mask_readout_feeds_each_seg_its_mask_in_training_and_its_prediction_in_
     script_answer(nano, answer)
     result = nano.generate(batch["images"][0], "Is there a cyst in the liver?", prompts)
     assert result.text == answer and result.masks.shape == (2, S, S)
-    alt = np.zeros_like(result.masks)
-    if mask_summary(result.masks[0]) == mask_summary(alt[0]):
+    read = result.mask_probs >= READ_PROBABILITY  # what generate read back
+    alt = np.zeros_like(read)
+    if mask_summary(read[0]) == mask_summary(alt[0]):
         alt[0, 10:60, 20:70] = True
     with torch.no_grad():
-        own = nano({**batch, "masks": [torch.from_numpy(result.masks)]}).pred_masks[0].sigmoid().numpy()
+        own = nano({**batch, "masks": [torch.from_numpy(read)]}).pred_masks[0].sigmoid().numpy()
         other = nano({**batch, "masks": [torch.from_numpy(alt)]}).pred_masks[0].sigmoid().numpy()
     np.testing.assert_allclose(result.mask_probs, own, atol=1e-4)
     assert np.abs(other[1] - own[1]).max() > 1e-3  # the first mask's read-out changed the second
