@@ -55,7 +55,6 @@ class _Draft:
     fields: dict[str, str]
     masks: dict[str, np.ndarray]  # term -> (H, W) bool
     present: bool = True  # False picks the phrasing's negative answer
-    default: str = ""  # the term a bare "[SEG]" grounds
     marked: Instance | None = None  # the instance a visual prompt points at
 
 
@@ -92,7 +91,7 @@ def _seg(rng: np.random.Generator, scene: Scene) -> _Draft:
         masks[structure(scene.modality, name).plural if len(found) > 1 else name] = _union(found)
     terms = list(masks)
     if len(terms) == 1:
-        return _Draft(_pick(rng, SEG_ONE), {"t": terms[0]}, masks, default=terms[0])
+        return _Draft(_pick(rng, SEG_ONE), {"t": terms[0]}, masks)
     return _Draft(_pick(rng, SEG_TWO), {"t1": terms[0], "t2": terms[1]}, masks)
 
 
@@ -144,7 +143,7 @@ def make_sample(scene: Scene, task: str, rng: np.random.Generator, sample_id: st
     """One sample of `task` about `scene`; prompt tasks mark one instance with a random prompt kind."""
     draft = BUILDERS[task](rng, scene)
     question, answer = draft.phrasing.fill(draft.present, m=MODALITY_NAMES[scene.modality], **draft.fields)
-    terms = grounded_terms(answer, draft.default)
+    terms = grounded_terms(answer)
     prompts: list[VisualPrompt] = []
     if draft.marked is not None:
         prompts.append(prompt_from_mask(draft.marked.mask, _pick(rng, PROMPT_KINDS), rng))

@@ -3,8 +3,12 @@
 Each `Phrasing` pairs one question wording with one answer wording (and, for
 yes/no and counting questions, the wording when the finding is absent), so the
 answer's words follow from the question's words plus the image: a model can
-learn every answer exactly. Every grounded term is written `<p>term</p> [SEG]`;
-"Sure, [SEG]." grounds the term the question asked for.
+learn every answer exactly. Every grounded term is written `<p>term</p> [SEG]`, even
+where LISA answers "Sure, [SEG]." [course choice]: in nano a bare `[SEG]` is read from the
+single hidden state before it, and in three of five 1300-step runs of the nano recipe with
+the mask read-out below, those masks scored Dice 0.41-0.48 on anatomy while the phrased ones
+scored 0.77-0.92 (the models still read and ground a bare `[SEG]`; `grounded_terms` and the
+metrics handle it).
 
 "Is the marked region abnormal?" and its kin are answered as a report gives findings before
 its impression [course choice]: first the marked structure ("It is the <p>ulcer</p> [SEG]"),
@@ -48,9 +52,9 @@ class Phrasing:
 P = Phrasing
 
 SEG_ONE = (
-    P("Segment the {t}.", "Sure, [SEG]."),
+    P("Segment the {t}.", "Sure, <p>{t}</p> [SEG]."),
     P("Please segment the {t} in this {m} image.", "Sure, the <p>{t}</p> [SEG]."),
-    P("Can you segment the {t}?", "Yes, here it is: [SEG]."),
+    P("Can you segment the {t}?", "Yes, here it is: <p>{t}</p> [SEG]."),
     P("Where is the {t}? Please output the segmentation mask.", "The <p>{t}</p> [SEG] is shown."),
     P("Show me the {t}.", "Here is the <p>{t}</p> [SEG]."),
     P("Outline the {t} in the image.", "Sure, I outlined the <p>{t}</p> [SEG]."),
