@@ -31,6 +31,7 @@ from mimo_edu.data.templates import (
     LOCATION,
     MARKED_SIDE,
     MARKED_SIZE,
+    PRESENCE,
     SIZE,
     TASK_PHRASINGS,
     Phrasing,
@@ -211,6 +212,25 @@ def test_abnormality_answers_name_the_structure_before_the_verdict():
         assert "lesion" in lesion[1] and "normal" in normal[1], phrasing
         polarity = "Yes" if re.search(r"abnormal|lesion|disease", phrasing.question) else "No"
         assert polarity in lesion[1] and ({"Yes": "No", "No": "Yes"}[polarity]) in normal[1], phrasing
+
+
+def test_what_a_mask_shows_is_said_after_its_seg(samples):
+    """Counts, yes/no, sides and sizes of lesions follow the [SEG] whose mask shows them (the model reads that
+    mask back first); the lesion is named in the question's plural whatever the count, its mask empty at 0."""
+    for phrasing in PRESENCE + COUNT + LOCATION + SIZE + MARKED_SIZE + MARKED_SIDE:
+        for answer in {phrasing.answer, phrasing.negative} - {""}:
+            head, _, tail = answer.rpartition("[SEG]")
+            assert not re.search(r"\{(n|side|size)\}|\b(Yes|No|none)\b", head), answer
+            assert re.search(r"\{(n|side|size)\}|\b(Yes|No|none)\b", tail), answer
+            if phrasing in PRESENCE + COUNT:
+                assert "<p>{ls}</p> [SEG]" in answer and "{al}" not in answer and "{l}" not in answer, answer
+    qa = [s for s in samples if s.task == "qa_seg" and "how many" in s.question.lower()]
+    assert qa
+    for s in qa:
+        lesion = next(i for i, t in enumerate(s.terms) if t in _plurals(s.modality))
+        count = int(re.findall(r"\d+", s.answer)[-1])
+        assert ndimage.label(s.masks[lesion], structure=np.ones((3, 3)))[1] == count, s.answer
+    assert any(not s.masks[next(i for i, t in enumerate(s.terms) if t in _plurals(s.modality))].any() for s in qa)
 
 
 def test_phrasings_are_varied():
