@@ -8,7 +8,7 @@ question ─► tokenizer ─► token embeddings ──────────
                              ─► Llama (+ LoRA) ─► answer with [SEG] after each grounded term
 each [SEG]'s feature ─► GroundingHead ─► SAM mask decoder ─► one mask per [SEG]
 image ─► SAM image encoder ─► image embedding ─────┘              │
-  (nano) each mask ─► MaskReadout: pieces, side, size ─► added to its [SEG] as the LLM reads it on
+  (nano) each mask ─► MaskReadout: pieces, side, size ─► added to the inputs from its [SEG] to the next
 
 A [SEG]'s feature (`config.seg_feature`): nano and lite average the hidden states over the
 phrase `<p>term</p>` it follows [course choice]; paper reads the single hidden state that
@@ -462,7 +462,7 @@ class MIMO(nn.Module):
         image_embedding: torch.Tensor | None = None,
     ) -> GroundedAnswer:
         """Greedy answer with the KV cache, and one mask per generated `[SEG]` at the input image's size, decoded
-        as soon as the `[SEG]` is written (with `mask_readout`, the `[SEG]` then reads it back as it enters the LLM).
+        as soon as the `[SEG]` is written (with `mask_readout`, its reading joins the inputs from that `[SEG]` on).
 
         image: (H, W, 3) uint8 array (other arrays are converted, see `to_rgb`) or (3, H, W) float tensor
         in [0, 1]; prompts (one or a list) in its pixels. The request passes the gate first (`check_request`:
