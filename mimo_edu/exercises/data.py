@@ -47,7 +47,7 @@ def _point_prompts(n: int = 12):
     from mimo_edu.data import generate_samples, prompt_from_mask, split_seed
 
     rng = np.random.default_rng(7)
-    masks = [m for s in generate_samples(6, split_seed("val")) for m in s.masks][:n]
+    masks = [m for s in generate_samples(6, split_seed("val")) for m in s.masks if m.any()][:n]  # "none": empty
     return [prompt_from_mask(m, "point", rng) for m in masks], masks[0].shape
 
 
