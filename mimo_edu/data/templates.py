@@ -6,8 +6,8 @@ answer's words follow from the question's words plus the image: a model can
 learn every answer exactly. Every grounded term is written `<p>term</p> [SEG]`, even
 where LISA answers "Sure, [SEG]." [course choice]: in nano a bare `[SEG]` is read from the
 single hidden state before it, and in three of five 1300-step runs of the nano recipe with
-the mask read-out below, those masks scored Dice 0.41-0.48 on anatomy while the phrased ones
-scored 0.77-0.92 (the models still read and ground a bare `[SEG]`; `grounded_terms` and the
+the mask read-out below, those masks scored Dice 0.26-0.48 while the phrased ones scored
+0.73-0.93 (the models still read and ground a bare `[SEG]`; `grounded_terms` and the
 metrics handle it).
 
 "Is the marked region abnormal?" and its kin are answered as a report gives findings before
