@@ -88,11 +88,18 @@ MODALITY_NAMES = {
 
 MIN_AREA_128 = 40
 """Smallest instance mask, in pixels at 128 px (scaled by area for other sizes)."""
+INSIDE_HOST = 0.9
+"""Share of a lesion's drawn blob that lies inside its host; the instance keeps only that part."""
 
 
 def structure(modality: str, term: str) -> Structure:
     """The `Structure` of `modality` that `term` names, in the singular or the plural."""
     return next(s for s in STRUCTURES[modality] if term in (s.name, s.plural))
+
+
+def lesion_named(term: str) -> Structure | None:
+    """The lesion class `term` names, singular or plural, in any modality (lesion names are unique); else None."""
+    return next((s for specs in STRUCTURES.values() for s in specs if s.lesion and term in (s.name, s.plural)), None)
 
 
 def structure_names(modality: str) -> list[str]:
@@ -160,7 +167,7 @@ def place_lesions(
             mask = blob(h, w, cx, cy, rx, ry, angle, waves)
             area = int(mask.sum())
             inside = mask & hosts[host]
-            if area >= min_area(h) and inside.sum() >= 0.9 * area and not (mask & occupied).any():
+            if area >= min_area(h) and inside.sum() >= INSIDE_HOST * area and not (mask & occupied).any():
                 occupied |= blob(h, w, cx, cy, rx + 2, ry + 2, angle, waves)  # a margin keeps lesions apart
                 placed.append(Instance(spec.name, inside, host))
                 break

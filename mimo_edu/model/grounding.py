@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from mimo_edu.data.scenes import STRUCTURES, Structure, min_area
+from mimo_edu.data.scenes import INSIDE_HOST, lesion_named, min_area
 from mimo_edu.data.tasks import side_of, size_of
 
 
@@ -41,22 +41,16 @@ SIDES = (None, "left", "right")  # tasks.side_of's answers, in the read-out's or
 SIZES = (None, "small", "large")  # None: not a lesion, or nothing drawn
 
 
-def lesion_named(term: str) -> Structure | None:
-    """The lesion class `term` names, singular or plural, in any modality (lesion names are unique); else None."""
-    return next((s for specs in STRUCTURES.values() for s in specs if s.lesion and term in (s.name, s.plural)), None)
-
-
 def mask_summary(mask: np.ndarray, term: str = "") -> tuple[int, int, int]:
     """What a mask (H, W) bool of `term` shows, as three small integers: (pieces, side, size).
 
-    pieces: 8-connected components of at least the least area a lesion has inside its host (0.9 x
-    `scenes.min_area`; smaller specks are not read), at most
-    MAX_COUNT; side: the index in SIDES of where those pieces lie (`tasks.side_of`); size: the index in SIZES
+    pieces: 8-connected components of at least the least area a lesion has inside its host (`INSIDE_HOST` x
+    `min_area`; smaller specks are not read), at most MAX_COUNT; side: the index in SIDES of where those pieces lie (`tasks.side_of`); size: the index in SIZES
     of their area against the size split of the lesion class `term` names (`tasks.size_of`), 0 for anatomy.
     """
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,)
-    keep = np.flatnonzero(sizes >= 0.9 * min_area(mask.shape[0])) + 1
+    keep = np.flatnonzero(sizes >= INSIDE_HOST * min_area(mask.shape[0])) + 1
     kept = np.isin(labels, keep)
     if not kept.any():
         return 0, 0, 0

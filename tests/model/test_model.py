@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from scripted import script_answer
 
 import mimo_edu
+from mimo_edu.data.scenes import lesion_named
 from mimo_edu.data.schema import IMAGE_TOKEN, PHRASE_END, PHRASE_START, REGION_TOKEN, SEG_TOKEN, VisualPrompt
 from mimo_edu.errors import CheckpointError, DataError, ImageError, MimoError, PromptError
 from mimo_edu.model import MIMO, PARTS, build_mimo
@@ -23,7 +24,6 @@ from mimo_edu.model.grounding import (
     SIDES,
     SIZES,
     carry_readout,
-    lesion_named,
     mask_summary,
 )
 from mimo_edu.model.segmenter import Segmenter
