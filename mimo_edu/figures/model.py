@@ -66,7 +66,10 @@ def trace_forward(model: "MIMO", batch: dict) -> dict[str, torch.Tensor]:
     features = model.seg_features(hidden, enc.input_ids)  # (K_total, H): one feature per [SEG] (config.seg_feature)
     sparse = model.grounding(features)  # (K_total, 1, D)
     first = int(seg_positions(enc.input_ids, model.template.seg_id)[0].sum())
-    masks = model.decode_masks(image_embeddings[:1], sparse[:first], [prompts[0]] * first, model.config.image_size)
+    masks = model.decode_masks(
+        image_embeddings[:1], sparse[:first], [prompts[0]] * first, model.config.image_size,
+        fine=model.segmenter.fine_features(images[:1]),
+    )
     return {
         "images (B, 3, H, W)": images,
         "CLIP patch tokens (B, N, C_clip)": visual.patches,

@@ -161,6 +161,7 @@ class SegmenterConfig:
     decoder_mlp_dim: int = 512
     prompt_dim: int = 256  # width of SAM's prompts, image embedding and mask decoder (SAM and LiteMedSAM: 256)
     prompt_to_mask_token: bool = False  # also add each sparse prompt to the decoder's mask token (nano)
+    pixel_features: bool = False  # a small CNN's features of the pixels join the decoder's upscaled embedding (nano)
     pixel_mean: tuple[float, float, float] = SAM_MEAN
     pixel_std: tuple[float, float, float] = SAM_STD
 
@@ -195,6 +196,7 @@ class MIMOConfig:
     # "seg_state", the single hidden state that predicts [SEG], as LISA (see grounding.seg_features)
     seg_feature: str = "phrase_mean"
     mask_readout: bool = False  # each [SEG]'s mask read back into the LLM (see grounding.MaskReadout); MIMO: no
+    empty_mask_loss: bool = False  # an empty target's Dice term is grounding.empty_mask_loss, not LISA's (nano)
     use_aligner: bool = True  # False: the ablation without the Multi-modal Input Aligner
     aligner_dim: int = 256
     aligner_heads: int = 4
@@ -302,14 +304,21 @@ def nano_config() -> MIMOConfig:
     Each [SEG]'s mask is read back into the LLM (`mask_readout`, see grounding.MaskReadout) [course choice]:
     how many lesions an organ holds, on which side and how big one is are said after the [SEG] that segments
     them, read from the mask nano-SAM's decoder draws rather than from the 16 image tokens.
+
+    The mask decoder also sees the pixels (`segmenter.pixel_features`, see segmenter.PixelFeatures) [course
+    choice; HQ-SAM adds early high-resolution features to SAM's mask features]: nano-SAM's embedding has one
+    token per 8 x 8 pixels, and a lesion may cover as few as 40 pixels. A target mask with no pixels (a lesion
+    found "none") is scored by `grounding.empty_mask_loss` (`empty_mask_loss`) [course choice]: LISA's Dice
+    loss is 1 there whatever is drawn, so nothing taught the decoder to draw nothing.
     """
     return MIMOConfig(
         preset="nano",
         vision=VisionConfig(patch_size=8, merge=4),
-        segmenter=SegmenterConfig(prompt_dim=128),
+        segmenter=SegmenterConfig(prompt_dim=128, pixel_features=True),
         region_source="sam",
         prompt_masks=True,
         mask_readout=True,
+        empty_mask_loss=True,
         lora_rank=8,
         trainable=("projector", "prompt_encoder", "aligner", "llm", "mask_decoder", "seg_head"),
         bce_weight=0.5,

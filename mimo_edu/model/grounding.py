@@ -157,3 +157,14 @@ def mask_dice_loss(
     numerator = 2 * (probs / scale * targets).sum(-1)
     denominator = (probs / scale).sum(-1) + (targets / scale).sum(-1)
     return (1 - (numerator + eps) / (denominator + eps)).sum()
+
+
+def empty_mask_loss(logits: torch.Tensor, area: float) -> torch.Tensor:
+    """The Dice term of masks whose target is empty (a lesion found "none"), summed over them: (K, H, W) -> ().
+
+    Dice is undefined there, and LISA's loss is 1 whatever is drawn, so nothing teaches the decoder to draw
+    nothing. Here a drawn soft area of P pixels costs P / (P + area): 0 for an empty drawing, 0.5 for a piece
+    of `area` pixels (a Dice of 0.5), towards 1 for more [course choice].
+    """
+    drawn = logits.sigmoid().flatten(1).sum(-1)  # (K,)
+    return (drawn / (drawn + area)).sum()

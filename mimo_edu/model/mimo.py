@@ -38,6 +38,7 @@ from torch import nn
 from transformers import CLIPVisionModel, DynamicCache, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from mimo_edu.data.real import check_image_tensor, to_rgb
+from mimo_edu.data.scenes import min_area
 from mimo_edu.data.schema import SEG_TOKEN, VisualPrompt
 from mimo_edu.data.templates import grounded_terms
 from mimo_edu.errors import CheckpointError, DataError, PromptError
@@ -48,6 +49,7 @@ from mimo_edu.model.grounding import (
     READ_PROBABILITY,
     GroundingHead,
     carry_readout,
+    empty_mask_loss,
     mask_bce_loss,
     mask_dice_loss,
     seg_positions,
@@ -188,7 +190,8 @@ class MIMO(nn.Module):
             "sam_image_encoder": sam.image_encoder,
             "sam_prompt_encoder": sam.prompt_encoder,
             "region_decoder": self.region_decoder,
-            "mask_decoder": sam.mask_decoder,
+            "mask_decoder": sam.mask_decoder if self.segmenter.pixel_features is None
+            else nn.ModuleList([sam.mask_decoder, self.segmenter.pixel_features]),  # trained together
             "seg_head": self.grounding,
         }
         return {name: module for name, module in parts.items() if module is not None}
@@ -323,6 +326,7 @@ class MIMO(nn.Module):
         prompts: list[list[VisualPrompt]],
         out_size: int,
         image_index: torch.Tensor | None = None,
+        fine: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """SAM's mask decoder on each [SEG]'s prompt seg (K, 1, D) -> mask logits (K, out_size, out_size).
 
@@ -330,7 +334,8 @@ class MIMO(nn.Module):
         [SEG] whose sample has a visual prompt is decoded together with that sample's first prompt, encoded by
         SAM's frozen prompt encoder, so that a term about the marked structure is segmented where the user
         pointed [course choice; MIMO's paper does not say how its decoder reads the visual prompt]. A [SEG]
-        without one is decoded from its own prompt alone, exactly as without `prompt_masks`.
+        without one is decoded from its own prompt alone, exactly as without `prompt_masks`. `fine`: the
+        segmenter's `fine_features` of the images, in the order of `image_embeddings` (nano).
         """
         c = self.config
         K = len(seg)
@@ -340,11 +345,15 @@ class MIMO(nn.Module):
         plain = sorted(set(range(K)) - set(marked))
         out = seg.new_zeros(K, out_size, out_size, dtype=torch.float32)  # fp32 logits for the losses (bf16 under autocast)
         if plain:
-            out[plain] = self.segmenter.decode(image_embeddings, seg[plain], out_size, image_index[plain]).float()
+            out[plain] = self.segmenter.decode(
+                image_embeddings, seg[plain], out_size, image_index[plain], fine=fine
+            ).float()
         if marked:
             extra = self.sam_prompt_tokens([prompts[i][0] for i in marked])  # (M, n + 1, D)
             tokens = torch.cat([seg[marked], extra.to(seg.dtype)], dim=1)  # (M, 1 + n + 1, D)
-            out[marked] = self.segmenter.decode(image_embeddings, tokens, out_size, image_index[marked]).float()
+            out[marked] = self.segmenter.decode(
+                image_embeddings, tokens, out_size, image_index[marked], fine=fine
+            ).float()
         return out
 
     def frame_size(self, height: int, width: int) -> tuple[int, int]:
@@ -437,16 +446,22 @@ class MIMO(nn.Module):
         bce, dice = logits.new_zeros(()), logits.new_zeros(())
         if len(sparse):
             image_index = torch.arange(len(counts), device=self.device).repeat_interleave(seg_at.sum(1))  # (K,)
+            fine = self.segmenter.fine_features(images)  # (U, D / 8, 4h, 4w) or None
             pred = self.decode_masks(
                 image_embeddings.to(self.device, sparse.dtype), sparse, [prompts[i] for i in image_index.tolist()],
-                c.image_size, image_index,
+                c.image_size, image_index, None if fine is None else fine[image_of],
             )  # (K, S, S), fp32
             target = torch.cat([t.to(self.device) for t in batch["masks"]]).float()  # (K, H, W)
             fh, fw = self.frame_size(height, width)  # the image's part of the frame; the rest is padding
             if target.shape[-2:] != (fh, fw):
                 target = (F.interpolate(target[:, None], size=(fh, fw), mode="bilinear")[:, 0] > 0.5).float()
             bce = mask_bce_loss(pred[:, :fh, :fw], target) / len(pred)
-            dice = mask_dice_loss(pred[:, :fh, :fw], target) / len(pred)
+            if c.empty_mask_loss:  # LISA's Dice where the target has pixels, empty_mask_loss where it has none
+                empty = target.flatten(1).sum(1) == 0  # (K,)
+                dice = mask_dice_loss(pred[~empty, :fh, :fw], target[~empty])
+                dice = (dice + empty_mask_loss(pred[empty, :fh, :fw], min_area(fh))) / len(pred)
+            else:
+                dice = mask_dice_loss(pred[:, :fh, :fw], target) / len(pred)
         pred_masks = list(pred.split(counts))  # B x (K_i, S, S)
         loss = c.ce_weight * ce + c.bce_weight * bce + c.dice_weight * dice
         return MIMOOutput(loss, ce, bce, dice, pred_masks, logits)
@@ -507,7 +522,8 @@ class MIMO(nn.Module):
                 hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
                 sparse = self.grounding(self.seg_features(hidden, answer_ids)[-1:])  # (1, 1, D): this [SEG]
                 mask = self.decode_masks(
-                    image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]], self.config.image_size
+                    image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]], self.config.image_size,
+                    fine=self.segmenter.fine_features(images),
                 )
                 masks.append(self.frame_to_image(mask, height, width)[0])  # (H, W)
                 if self.grounding.readout is not None:  # the mask it has just drawn, read back

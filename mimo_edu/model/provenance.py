@@ -60,6 +60,16 @@ def provenance_rows() -> list[tuple[str, str, str, str]]:
          "none: the masks are decoded after the answer" if not paper.mask_readout else "as nano",
          "nano: this course (SegLLM feeds masks back into the LLM's input); MIMO's paper describes no path "
          "from the masks back to the LLM"),
+        ("what the mask decoder sees",
+         "SAM's image embedding, and a small CNN's features of the pixels added to its upscaled embedding"
+         if nano.segmenter.pixel_features else "SAM's image embedding",
+         "SAM's image embedding" if not paper.segmenter.pixel_features else "as nano",
+         "SAM; nano's pixel features: this course (HQ-SAM adds early high-resolution features to SAM's "
+         "mask features)"),
+        ("loss of an empty target mask",
+         "drawn area P costs P / (P + a lesion's least area)" if nano.empty_mask_loss else "LISA's Dice loss",
+         "LISA's Dice loss: 1 whatever is drawn" if not paper.empty_mask_loss else "as nano",
+         "paper: LISA [inferred]; nano: this course (a lesion found \"none\" has an empty mask)"),
         ("LoRA",
          f"rank {nano.lora_rank}, alpha {nano.lora_alpha:g}, on {' and '.join(nano.lora_targets)}",
          f"rank {paper.lora_rank}, alpha {paper.lora_alpha:g}, on {' and '.join(paper.lora_targets)}",

@@ -90,6 +90,30 @@ def load_lite_medsam(config: SegmenterConfig) -> Sam:
     return sam
 
 
+class PixelFeatures(nn.Module):
+    """Fine features for the mask decoder [course choice; HQ-SAM adds early, high-resolution encoder features
+    to the decoder's upscaled embedding]: a small CNN on SAM's normalised pixels, at the side of the upscaled
+    embedding (4h), added to it before each mask token's hypernetwork weighs it. Its last layer starts at
+    zero, so a new model decodes exactly as SAM."""
+
+    def __init__(self, out_dim: int, stride: int, width: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=stride, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2),
+            nn.GELU(),
+            nn.Conv2d(width, out_dim, 1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixels)  # (B, 3, S, S) -> (B, out_dim, S / stride, S / stride)
+
+
 class Segmenter(nn.Module):
     """SAM: images -> image embeddings; (image embedding, K sparse prompts) -> K mask logits."""
 
@@ -97,6 +121,22 @@ class Segmenter(nn.Module):
         super().__init__()
         self.config = config
         self.sam = sam if sam is not None else build_sam(config)
+        self.pixel_features = (
+            PixelFeatures(config.prompt_dim // 8, config.patch_size // 4) if config.pixel_features else None
+        )
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] -> SAM's input (B, 3, S, S): resized to its side, normalised."""
+        size = self.config.image_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        return (images * 255 - self.sam.pixel_mean) / self.sam.pixel_std
+
+    def fine_features(self, images: torch.Tensor) -> torch.Tensor | None:
+        """images (B, 3, H, W) in [0, 1] -> `PixelFeatures` (B, D / 8, 4h, 4w) for `decode`; None without them."""
+        if self.pixel_features is None:
+            return None
+        return self.pixel_features(self.normalise(images).float())
 
     def image_embeddings(self, images: torch.Tensor, chunk: int = 0) -> torch.Tensor:
         """images (B, 3, H, W) in [0, 1] -> SAM image embeddings (B, D, h, w), D = config.prompt_dim.
@@ -104,12 +144,8 @@ class Segmenter(nn.Module):
         chunk > 0: a frozen encoder runs `chunk` images per call, so only one chunk's attention scores are alive
         at a time (LISA encodes one image at a time); a trained encoder always sees the whole batch.
         """
-        size = self.config.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         encoder = self.sam.image_encoder
-        pixels = (images * 255 - self.sam.pixel_mean) / self.sam.pixel_std
-        pixels = pixels.to(next(encoder.parameters()).dtype)  # bf16 when the frozen weights are held in bf16
+        pixels = self.normalise(images).to(next(encoder.parameters()).dtype)  # bf16 when frozen weights are bf16
         trains = any(p.requires_grad for p in encoder.parameters())
         with torch.set_grad_enabled(torch.is_grad_enabled() and trains):
             if trains or chunk <= 0:
@@ -123,6 +159,7 @@ class Segmenter(nn.Module):
         out_size: int,
         image_index: torch.Tensor | None = None,
         decoder: MaskDecoder | None = None,
+        fine: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """image_embeddings (B, D, h, w), sparse (K, n, D) -> mask logits (K, out_size, out_size).
 
@@ -131,6 +168,7 @@ class Segmenter(nn.Module):
         two-way transformer serves every prompt of a batch. With `config.prompt_to_mask_token` each
         prompt is also added to its mask token, the token whose output weighs the mask (nano).
         `decoder`: another mask decoder of the same shape (default: SAM's own, the one MIMO trains).
+        `fine`: `fine_features` (B, D / 8, 4h, 4w) of the same images, added to the upscaled embedding.
         """
         decoder, prompt_encoder = decoder or self.sam.mask_decoder, self.sam.prompt_encoder
         K = len(sparse)
@@ -148,6 +186,8 @@ class Segmenter(nn.Module):
         hs, src = decoder.transformer(src, pos, tokens)  # (K, 5 + n, D), (K, h * w, D)
         _, c, h, w = image_embeddings.shape
         upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(K, c, h, w))  # (K, 32, 4h, 4w)
+        if fine is not None:
+            upscaled = upscaled + fine[image_index].to(upscaled.dtype)
         hyper = decoder.output_hypernetworks_mlps[0](hs[:, 1])  # (K, 32): the single-mask output token
         low_res = (hyper[:, None] @ upscaled.flatten(2)).view(K, 1, 4 * h, 4 * w)
         return F.interpolate(low_res, size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]

@@ -91,7 +91,8 @@ def test_nano_is_small_and_trains_the_joining_parts(nano):
         assert counts[part][1] == counts[part][0] > 0, part
     for part in ("vision_tower", "sam_image_encoder", "sam_prompt_encoder", "region_decoder"):
         assert counts[part][1] == 0, part
-    assert counts["region_decoder"][0] == counts["mask_decoder"][0]  # a frozen copy of the pretrained decoder
+    pixel = sum(p.numel() for p in nano.segmenter.pixel_features.parameters())  # trained with the mask decoder
+    assert counts["region_decoder"][0] == counts["mask_decoder"][0] - pixel  # a frozen copy of the pretrained decoder
     with pytest.raises(MimoError, match="region_decoder"):
         build_mimo("nano", trainable=("mask_decoder", "region_decoder"))
     assert nano.config.llm.vocab_size == len(nano.tokenizer) == nano.llm.get_input_embeddings().num_embeddings
@@ -465,6 +466,30 @@ def test_batched_decode_matches_segment_anythings_mask_decoder(to_mask_token):
     assert not nano_config().segmenter.prompt_to_mask_token and not paper_config().segmenter.prompt_to_mask_token
 
 
+def test_pixel_features_start_as_sam_and_then_add_fine_detail_to_each_mask():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    seg = Segmenter(replace(nano_config().segmenter, pixel_features=True)).eval()
+    images = torch.rand(2, 3, S, S)
+    emb, sparse = seg.image_embeddings(images), torch.randn(3, 1, 128)
+    index = torch.tensor([0, 1, 1])
+    fine = seg.fine_features(images)
+    assert fine.shape == (2, 16, 64, 64)  # (B, D / 8, 4h, 4w): the upscaled embedding's shape
+    with torch.no_grad():
+        plain = seg.decode(emb, sparse, S, index)
+        torch.testing.assert_close(seg.decode(emb, sparse, S, index, fine=fine), plain)  # zero start: SAM exactly
+        torch.nn.init.normal_(seg.pixel_features.net[-1].weight)
+        spot = images.clone()
+        spot[1, :, 60:64, 60:64] = 1.0  # one 4 x 4 spot in image 1
+        before = seg.decode(emb, sparse, S, index, fine=seg.fine_features(images))
+        after = seg.decode(emb, sparse, S, index, fine=seg.fine_features(spot))
+    changed = (before - after).abs() > 1e-4  # (3, S, S)
+    assert not changed[0].any()  # masks of image 0 do not see image 1's pixels
+    assert changed[1:, 56:68, 56:68].all(dim=0).any() and not changed[1:, :40].any()  # only near the spot
+    assert Segmenter(replace(nano_config().segmenter, pixel_features=False)).fine_features(images) is None
+
+
 def test_seg_features_average_the_grounded_phrase():
     from mimo_edu.model.grounding import seg_features
 
@@ -523,7 +548,7 @@ def test_longest_side_frame_puts_masks_back_on_a_non_square_image(monkeypatch):
 
     monkeypatch.setattr(model, "image_embeddings", lambda images: images[:, :1])  # (1, 1, S, S): the frame itself
     monkeypatch.setattr(
-        model.segmenter, "decode", lambda emb, sparse, out_size, index=None, decoder=None: (emb[:, 0] - 0.75).expand(len(sparse), -1, -1) * 20
+        model.segmenter, "decode", lambda emb, sparse, out_size, index=None, decoder=None, fine=None: (emb[:, 0] - 0.75).expand(len(sparse), -1, -1) * 20
     )
     script_answer(model, "Sure, [SEG].")
     masks = model.generate(image, "Segment the lesion.").masks
@@ -555,6 +580,35 @@ def test_longest_side_losses_read_only_the_image_part_of_the_frame():
     pred = out.pred_masks[0]
     assert pred.shape == (1, S, S) and model.frame_size(64, 128) == (64, 128)
     torch.testing.assert_close(out.bce_loss, mask_bce_loss(pred[:, :64], batch["masks"][0].float()))
+
+
+def test_an_empty_target_teaches_the_decoder_to_draw_nothing():
+    """LISA's Dice loss is 1 for an empty target whatever is drawn, so it gives no gradient there;
+    empty_mask_loss costs the drawn area, and forward uses it for empty targets when the config says so."""
+    from mimo_edu.model.grounding import empty_mask_loss, mask_dice_loss
+
+    piece = torch.full((1, S, S), -20.0)
+    piece[0, :8, :5] = 20.0  # 40 sure pixels
+    assert empty_mask_loss(torch.full((1, S, S), -20.0), 40) < 1e-3
+    assert abs(empty_mask_loss(piece, 40).item() - 0.5) < 1e-3 and empty_mask_loss(piece, 10) > 0.75
+    logits = torch.zeros(1, S, S, requires_grad=True)
+    mask_dice_loss(logits, torch.zeros(1, S, S)).backward()
+    assert logits.grad.abs().max() < 1e-6
+
+    grads = {}
+    for on in (False, True):
+        torch.manual_seed(0)
+        model = build_mimo("nano", empty_mask_loss=on, ce_weight=0.0, bce_weight=0.0)
+        batch = make_batch(["The <p>liver</p> [SEG]."], [[box(10, 10, 60, 40)]])
+        batch["masks"] = [torch.zeros_like(batch["masks"][0])]
+        out = model(batch)
+        out.loss.backward()
+        grads[on] = torch.cat([p.grad.flatten() for p in model.segmenter.sam.mask_decoder.parameters() if p.grad is not None])
+        if on:
+            torch.testing.assert_close(out.dice_loss, empty_mask_loss(out.pred_masks[0], 40))
+        else:
+            assert out.dice_loss > 0.999
+    assert grads[True].abs().max() > 1000 * grads[False].abs().max()  # LISA's: float noise only
 
 
 def test_mask_summary_counts_pieces_and_reads_side_and_size():
