@@ -3,14 +3,14 @@
     python benchmarks/bench_no_prompt_answers.py [--checkpoint data/mimo-nano] [--num 1600]
 
 On the perception samples among the first `num` of the test split (the samples of the README's "no visual
-prompt" column), the question stays and the prompt goes, as `evaluate --no-prompts` does. Prints how
-often the answer names the true structure, the most named terms, and how often the named term is not
-even a structure of the image's modality. Writes benchmarks/results/no_prompt_answers.json.
+prompt" column), the question stays and the prompt goes, as `evaluate --no-prompts` does
+(`eval.evaluate.named_without_prompts`). Prints how often the answer names the true structure, the most
+named terms, and how often the named term is not even a structure of the image's modality. Writes
+benchmarks/results/no_prompt_answers.json.
 """
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -18,10 +18,9 @@ import torch
 from mimo_edu.checkpoints import load_model
 from mimo_edu.data import MIMOSegSynth, split_seed
 from mimo_edu.data.schema import TASKS
-from mimo_edu.data.scenes import STRUCTURES
+from mimo_edu.eval.evaluate import named_without_prompts
 
 
-@torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="data/mimo-nano")
@@ -30,19 +29,13 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.manual_seed(0)
-    model = load_model(args.checkpoint).eval()
+    model = load_model(args.checkpoint)
     dataset = MIMOSegSynth(args.num, seed=split_seed("test"), image_size=model.config.image_size)
-    named, right, foreign, n = Counter(), 0, 0, 0
-    for i in range(TASKS.index("perception"), args.num, len(TASKS)):
-        sample = dataset[i]
-        answer = model.generate(sample.image, sample.question, ())
-        term = answer.terms[0] if answer.terms else "(none)"
-        named[term] += 1
-        right += term == sample.terms[0]
-        foreign += term not in {s.name for s in STRUCTURES[sample.modality]}
-        n += 1
+    perception = (dataset[i] for i in range(TASKS.index("perception"), args.num, len(TASKS)))
+    found = named_without_prompts(model, perception)
+    n, right, foreign = found["n"], found["right"], found["not_in_modality"]
     result = {"checkpoint": str(args.checkpoint), "n": n, "right": right, "not_in_modality": foreign,
-              "most_named": named.most_common(5)}
+              "most_named": found["named"].most_common(5)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"{n} perception samples without their prompt: right {right} ({right / n:.3f}); the term named is not a "

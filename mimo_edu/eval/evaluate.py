@@ -17,7 +17,7 @@ mask_count_acc (one predicted mask per reference mask). answer_acc_ci95 is the 9
 answer_acc, dice_ci95 the 95 % normal-approximation interval of the mean Dice over reference masks.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mimo_edu.data.scenes import STRUCTURES
 from mimo_edu.data.schema import Sample
 from mimo_edu.eval.metrics import (
     as_bool_mask,
@@ -150,3 +151,22 @@ def headline(report: dict) -> dict[str, float]:
             if m[key] is not None:
                 out[f"{task}/{key}"] = round(m[key], 4)
     return out
+
+
+@torch.no_grad()
+def named_without_prompts(model, samples: Iterable[Sample]) -> dict:
+    """What the model names when each sample's visual prompts are dropped (as `evaluate(use_prompts=False)`):
+    the term before each answer's first [SEG] ("(none)" without one), counted, with how many are the
+    sample's first true term and how many are not a structure of the sample's modality at all."""
+    was_training = model.training
+    model.eval()
+    named, right, foreign, n = Counter(), 0, 0, 0
+    for sample in samples:
+        terms = model.generate(sample.image, sample.question, ()).terms
+        term = terms[0] if terms else "(none)"
+        named[term] += 1
+        right += term == sample.terms[0]
+        foreign += term not in {s.name for s in STRUCTURES[sample.modality]}
+        n += 1
+    model.train(was_training)
+    return {"n": n, "right": right, "not_in_modality": foreign, "named": named}

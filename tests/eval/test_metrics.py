@@ -6,7 +6,7 @@ import torch
 
 from mimo_edu.data.schema import Sample
 from mimo_edu.errors import DataError
-from mimo_edu.eval.evaluate import aggregate, score_sample
+from mimo_edu.eval.evaluate import aggregate, named_without_prompts, score_sample
 from mimo_edu.eval.metrics import (
     ciou,
     dice,
@@ -94,3 +94,26 @@ def test_predicted_masks_at_another_size_are_resized():
     seg = _sample("seg", "Sure, [SEG].", A[None], [""])
     upscaled = np.repeat(np.repeat(A, 2, 0), 2, 1)[None]  # (1, 4, 8)
     assert score_sample(seg, "Sure, [SEG].", [""], upscaled).dices == [1.0]
+
+
+def test_named_without_prompts_drops_the_prompts_and_counts_right_and_foreign_terms():
+    from types import SimpleNamespace
+
+    from mimo_edu.data import TASKS, MIMOSegSynth, split_seed
+
+    data = MIMOSegSynth(16, seed=split_seed("test"))
+    samples = [data[i] for i in range(TASKS.index("perception"), 16, len(TASKS))]  # 4 perception samples
+    replies = iter([samples[0].terms[0], "fat", "fat", None])  # right, then "fat" (histopathology) x2, no [SEG]
+
+    class Scripted(torch.nn.Module):
+        def generate(self, image, question, prompts):
+            assert prompts == ()
+            term = next(replies)
+            return SimpleNamespace(terms=[] if term is None else [term])
+
+    model = Scripted().train()
+    found = named_without_prompts(model, samples)
+    foreign = sum(s.modality != "histopathology" for s in samples[1:3]) + 1  # "(none)" is no structure
+    assert (found["n"], found["right"], found["not_in_modality"]) == (4, 1, foreign)
+    assert found["named"]["fat"] == 2 and found["named"]["(none)"] == 1
+    assert model.training  # the model's mode is given back
