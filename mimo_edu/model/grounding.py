@@ -45,8 +45,9 @@ def mask_summary(mask: np.ndarray, term: str = "") -> tuple[int, int, int]:
     """What a mask (H, W) bool of `term` shows, as three small integers: (pieces, side, size).
 
     pieces: 8-connected components of at least the least area a lesion has inside its host (`INSIDE_HOST` x
-    `min_area`; smaller specks are not read), at most MAX_COUNT; side: the index in SIDES of where those pieces lie (`tasks.side_of`); size: the index in SIZES
-    of their area against the size split of the lesion class `term` names (`tasks.size_of`), 0 for anatomy.
+    `min_area`; smaller specks are not read), at most MAX_COUNT; side: the index in SIDES of where those
+    pieces lie (`tasks.side_of`); size: the index in SIZES of their area against the size split of the
+    lesion class `term` names (`tasks.size_of`), 0 for anatomy.
     """
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,)

@@ -518,12 +518,14 @@ class MIMO(nn.Module):
             if token == t.seg_id:
                 if image_embedding is None:
                     image_embedding = self.image_embeddings(images)
+                if not masks:  # the first [SEG]: the pixel features, once per answer
+                    fine = self.segmenter.fine_features(images)
                 answer_ids = torch.tensor([ids[-1:] + generated], device=self.device)  # input token of each state
                 hidden = torch.cat([*states, torch.zeros_like(h)])[None]  # (1, n + 1, H); the last predicts nothing
                 sparse = self.grounding(self.seg_features(hidden, answer_ids)[-1:])  # (1, 1, D): this [SEG]
                 mask = self.decode_masks(
                     image_embedding.to(self.device, sparse.dtype), sparse, [prompts[0]], self.config.image_size,
-                    fine=self.segmenter.fine_features(images),
+                    fine=fine,
                 )
                 masks.append(self.frame_to_image(mask, height, width)[0])  # (H, W)
                 if self.grounding.readout is not None:  # the mask it has just drawn, read back
